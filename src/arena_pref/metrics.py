@@ -1,0 +1,61 @@
+"""Scores of probability predictions against labels, as plain numbers and plot tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import log_loss, precision_recall_fscore_support
+
+from .data import LABEL_NAMES
+
+
+def kaggle_log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Multiclass log loss as Kaggle scores it: rows renormalised, then clipped to [eps, 1 - eps]
+    with eps the float64 machine epsilon (sklearn's former eps="auto")."""
+    probs = probs / probs.sum(axis=1, keepdims=True)
+    return float(log_loss(labels, probs, labels=[0, 1, 2]))
+
+
+def score(labels: np.ndarray, probs: np.ndarray) -> dict:
+    """Log loss, accuracy and per-class precision / recall / F1 / mean predicted probability."""
+    predicted = probs.argmax(axis=1)
+    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=[0, 1, 2],
+                                                                     zero_division=0)
+    per_class = {
+        name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+               "support": int(support[i]), "mean_prob": float(probs[:, i].mean())}
+        for i, name in enumerate(LABEL_NAMES)
+    }
+    return {"log_loss": kaggle_log_loss(labels, probs), "accuracy": float((predicted == labels).mean()),
+            "per_class": per_class}
+
+
+def flip_rate(forward: np.ndarray, swapped_back: np.ndarray) -> float:
+    """Share of pairs whose predicted class changes when A and B are exchanged (0 = no position bias)."""
+    return float((forward.argmax(axis=1) != swapped_back.argmax(axis=1)).mean())
+
+
+def confusion_rows(labels: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
+    """One row per pair (actual, predicted class names): the input of DVC's confusion template."""
+    names = np.asarray(LABEL_NAMES)
+    return pd.DataFrame({"actual": names[labels], "predicted": names[probs.argmax(axis=1)]})
+
+
+def calibration_table(labels: np.ndarray, probs: np.ndarray, bins: int) -> pd.DataFrame:
+    """Reliability curve of the top prediction: per confidence bin, mean confidence vs accuracy.
+
+    Bins are equal-width on [1/3, 1] (a 3-class argmax is never below 1/3); empty bins are left out.
+    """
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.linspace(1.0 / 3.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    rows = [{"confidence": float(confidence[which == b].mean()), "accuracy": float(correct[which == b].mean()),
+             "count": int((which == b).sum())} for b in range(bins) if (which == b).any()]
+    return pd.DataFrame(rows, columns=["confidence", "accuracy", "count"])
+
+
+def expected_calibration_error(table: pd.DataFrame) -> float:
+    """Count-weighted mean |confidence - accuracy| over the bins of `calibration_table`."""
+    weights = table["count"] / table["count"].sum()
+    return float((weights * (table["confidence"] - table["accuracy"]).abs()).sum())

@@ -1,0 +1,186 @@
+"""Typed, validated view of params.yaml: the only home of tunable values.
+
+Every stage calls `load_params()` and reads the section it needs. Unknown or missing keys are errors,
+so a typo in `dvc exp run -S train.lr=...` fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing a key, has an unknown key, or holds a value out of range."""
+
+
+@dataclass(frozen=True)
+class BaseParams:
+    seed: int
+
+
+@dataclass(frozen=True)
+class DataParams:
+    train_csv: str  # local path or http(s) URL of a Kaggle-schema train.csv
+    test_csv: str  # local path or http(s) URL of a Kaggle-schema test.csv
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    n_folds: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class FeaturizeParams:
+    max_tokens_per_side: int
+    prompt_share: float
+    head_share: float
+    swap_train: bool
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    backbone: str  # Hugging Face hub id or local directory
+    revision: str
+    head: str  # "symmetric" or "concat"
+    dropout: float
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    fold: int
+    epochs: int
+    batch_size: int
+    grad_accum_steps: int
+    lr: float
+    head_lr: float
+    weight_decay: float
+    warmup_ratio: float
+    max_grad_norm: float
+    precision: str
+    eval_every_steps: int
+    device: str
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    tta: bool
+    batch_size: int
+    calibration_bins: int
+
+
+@dataclass(frozen=True)
+class PredictParams:
+    tta: bool
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Params:
+    base: BaseParams
+    data: DataParams
+    prepare: PrepareParams
+    featurize: FeaturizeParams
+    model: ModelParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    predict: PredictParams
+
+
+PRECISIONS = ("auto", "fp16", "bf16", "fp32")
+HEADS = ("symmetric", "concat")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _build_section(cls: type, name: str, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"params.yaml: section '{name}' must be a mapping, got {type(raw).__name__}")
+    fields = typing.get_type_hints(cls)
+    missing = sorted(set(fields) - set(raw))
+    unknown = sorted(set(raw) - set(fields))
+    if missing:
+        raise ParamsError(f"params.yaml: section '{name}' is missing {', '.join(missing)}")
+    if unknown:
+        raise ParamsError(f"params.yaml: section '{name}' has unknown key(s) {', '.join(unknown)}")
+    values = {}
+    for key, field_type in fields.items():
+        values[key] = _coerce(f"{name}.{key}", field_type, raw[key])
+    return cls(**values)
+
+
+def _coerce(key: str, field_type: type, value: Any) -> Any:
+    if field_type is bool:
+        if not isinstance(value, bool):
+            raise ParamsError(f"params.yaml: {key} must be true or false, got {value!r}")
+        return value
+    if field_type is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamsError(f"params.yaml: {key} must be an integer, got {value!r}")
+        return value
+    if field_type is float:
+        # PyYAML reads `2e-5` (no dot) as a string; say so rather than failing later.
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            hint = " (write floats with a dot, e.g. 2.0e-5)" if isinstance(value, str) else ""
+            raise ParamsError(f"params.yaml: {key} must be a number, got {value!r}{hint}")
+        return float(value)
+    if field_type is str:
+        if not isinstance(value, str) or not value:
+            raise ParamsError(f"params.yaml: {key} must be a non-empty string, got {value!r}")
+        return value
+    raise AssertionError(f"unhandled param type {field_type} for {key}")
+
+
+def _check_ranges(p: Params) -> None:
+    checks = [
+        (p.prepare.n_folds >= 2, "prepare.n_folds must be >= 2"),
+        (p.featurize.max_tokens_per_side >= 8, "featurize.max_tokens_per_side must be >= 8"),
+        (0.0 <= p.featurize.prompt_share <= 1.0, "featurize.prompt_share must be in [0, 1]"),
+        (0.0 <= p.featurize.head_share <= 1.0, "featurize.head_share must be in [0, 1]"),
+        (p.model.head in HEADS, f"model.head must be one of {HEADS}"),
+        (0.0 <= p.model.dropout < 1.0, "model.dropout must be in [0, 1)"),
+        (0 <= p.train.fold < p.prepare.n_folds, "train.fold must be in [0, prepare.n_folds)"),
+        (p.train.epochs >= 1, "train.epochs must be >= 1"),
+        (p.train.batch_size >= 1, "train.batch_size must be >= 1"),
+        (p.train.grad_accum_steps >= 1, "train.grad_accum_steps must be >= 1"),
+        (p.train.lr > 0 and p.train.head_lr > 0, "train.lr and train.head_lr must be > 0"),
+        (p.train.weight_decay >= 0, "train.weight_decay must be >= 0"),
+        (0.0 <= p.train.warmup_ratio < 1.0, "train.warmup_ratio must be in [0, 1)"),
+        (p.train.max_grad_norm > 0, "train.max_grad_norm must be > 0"),
+        (p.train.precision in PRECISIONS, f"train.precision must be one of {PRECISIONS}"),
+        (p.train.eval_every_steps >= 0, "train.eval_every_steps must be >= 0 (0 = epoch ends only)"),
+        (p.train.device in DEVICES, f"train.device must be one of {DEVICES}"),
+        (p.evaluate.batch_size >= 1 and p.predict.batch_size >= 1, "batch sizes must be >= 1"),
+        (p.evaluate.calibration_bins >= 2, "evaluate.calibration_bins must be >= 2"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ParamsError(f"params.yaml: {message}")
+
+
+def parse_params(raw: dict) -> Params:
+    """Build and validate `Params` from the parsed YAML mapping."""
+    if not isinstance(raw, dict):
+        raise ParamsError("params.yaml must be a mapping of sections")
+    section_types = typing.get_type_hints(Params)
+    unknown = sorted(set(raw) - set(section_types))
+    if unknown:
+        raise ParamsError(f"params.yaml: unknown section(s) {', '.join(unknown)}")
+    built = {}
+    for name in section_types:
+        if name not in raw:
+            raise ParamsError(f"params.yaml: missing section '{name}'")
+        built[name] = _build_section(section_types[name], name, raw[name])
+    params = Params(**built)
+    _check_ranges(params)
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml (DVC runs stages from the repository root)."""
+    with open(path, encoding="utf-8") as f:
+        return parse_params(yaml.safe_load(f))

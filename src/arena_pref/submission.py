@@ -1,0 +1,44 @@
+"""Kaggle submission: id, winner_model_a, winner_model_b, winner_tie; checked before it is written."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .data import LABEL_NAMES
+
+SUM_TOLERANCE = 1e-6
+
+
+class SubmissionError(ValueError):
+    """A submission that Kaggle would reject or score wrongly."""
+
+
+def build_submission(ids: Sequence[str], probs: np.ndarray, expected_ids: Sequence[str]) -> pd.DataFrame:
+    """Submission rows in the order of `expected_ids` (the test file's ids).
+
+    Refuses ids that differ from the test file's (missing, extra or repeated) and rows that are not
+    finite probabilities summing to 1.
+    """
+    ids = [str(i) for i in ids]
+    if len(set(ids)) != len(ids):
+        raise SubmissionError("predictions hold repeated ids")
+    missing = sorted(set(expected_ids) - set(ids))
+    extra = sorted(set(ids) - set(expected_ids))
+    if missing or extra:
+        raise SubmissionError(f"prediction ids differ from the test file: {len(missing)} missing "
+                              f"(e.g. {missing[:3]}), {len(extra)} extra (e.g. {extra[:3]})")
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.shape != (len(ids), 3):
+        raise SubmissionError(f"expected probabilities of shape ({len(ids)}, 3), got {probs.shape}")
+    bad = ~np.isfinite(probs).all(axis=1) | (probs < 0).any(axis=1) | (np.abs(probs.sum(axis=1) - 1) > SUM_TOLERANCE)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise SubmissionError(f"{int(bad.sum())} rows are not finite probabilities summing to 1, "
+                              f"e.g. id {ids[first]}: {probs[first].tolist()}")
+    frame = pd.DataFrame(probs, columns=list(LABEL_NAMES))
+    frame.insert(0, "id", ids)
+    return frame.set_index("id").loc[list(expected_ids)].reset_index()
+

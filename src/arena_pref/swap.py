@@ -1,0 +1,32 @@
+"""Swap A and B: of a label, of a probability vector, of a featurized pair.
+
+Label order everywhere is (A wins, B wins, tie) = (0, 1, 2). Swapping exchanges the two win classes
+and leaves a tie a tie; swapping twice is the identity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+A_WINS, B_WINS, TIE = 0, 1, 2
+SWAPPED_CLASS = (B_WINS, A_WINS, TIE)  # SWAPPED_CLASS[label] is the label after swapping
+
+
+def swap_label(label: int) -> int:
+    """Label of the pair with A and B exchanged; -1 (unknown) stays -1."""
+    return label if label < 0 else SWAPPED_CLASS[label]
+
+
+def swap_probs(probs: np.ndarray) -> np.ndarray:
+    """Probabilities of shape (n, 3) for the swapped pairs: columns A and B exchanged."""
+    return probs[:, list(SWAPPED_CLASS)]
+
+
+def swap_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Featurized pairs (columns a_ids, b_ids, label, swapped, ...) with sides and labels exchanged."""
+    out = pairs.copy()
+    out["a_ids"], out["b_ids"] = pairs["b_ids"], pairs["a_ids"]
+    out["label"] = pairs["label"].map(swap_label)
+    out["swapped"] = ~pairs["swapped"]
+    return out

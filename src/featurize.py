@@ -1,0 +1,54 @@
+"""Stage featurize: clean rows -> token ids of both sides, plus swapped copies of training pairs.
+
+    python src/featurize.py --in-dir data/prepared --out-dir data/features
+Reads featurize.* and model.backbone / model.revision (for the tokenizer) from params.yaml.
+Writes train.parquet and test.parquet (id, fold, label, swapped, a_ids, b_ids) and meta.json.
+"""
+
+import argparse
+import logging
+
+import pandas as pd
+
+from arena_pref.backbone import load_tokenizer
+from arena_pref.encode import encode_rows, with_swapped_copies
+from arena_pref.files import setup_logging, write_json, write_parquet
+from arena_pref.params import load_params
+
+log = logging.getLogger("featurize")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--in-dir", required=True)
+    parser.add_argument("--out-dir", required=True)
+    args = parser.parse_args()
+    setup_logging()
+    params = load_params()
+    settings = params.featurize
+    tokenizer = load_tokenizer(params.model.backbone, params.model.revision)
+    if tokenizer.pad_token_id is None:
+        raise ValueError(f"the tokenizer of {params.model.backbone!r} has no pad token")
+
+    def encode(split: str) -> pd.DataFrame:
+        rows = pd.read_parquet(f"{args.in_dir}/{split}.parquet")
+        return encode_rows(rows, tokenizer, settings.max_tokens_per_side, settings.prompt_share, settings.head_share)
+
+    train = encode("train")
+    if settings.swap_train:
+        # Swapped copies of every labelled pair; the train stage uses those of its training folds only.
+        train = with_swapped_copies(train)
+    test = encode("test")
+    write_parquet(train, f"{args.out_dir}/train.parquet")
+    write_parquet(test, f"{args.out_dir}/test.parquet")
+    lengths = train["a_ids"].map(len).tolist() + train["b_ids"].map(len).tolist()
+    write_json({"pad_token_id": int(tokenizer.pad_token_id), "backbone": params.model.backbone,
+                "max_tokens_per_side": settings.max_tokens_per_side,
+                "truncated_sides": int(sum(n >= settings.max_tokens_per_side for n in lengths)),
+                "sides": len(lengths)}, f"{args.out_dir}/meta.json")
+    log.info("featurized %d training pairs (swap copies: %s) and %d test pairs", len(train), settings.swap_train,
+             len(test))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Shared fixtures: a tiny DeBERTa-v2 backbone directory (random weights, SentencePiece tokenizer
+trained here) and Kaggle-schema CSV writers. Nothing is downloaded."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import sentencepiece as spm
+from transformers import AutoModel, AutoTokenizer, DebertaV2Config, DebertaV2Tokenizer
+
+CORPUS = [
+    "User: What is the capital of France? Assistant: The capital of France is Paris.",
+    "User: Write a poem about the sea. Assistant: The sea is wide, the sea is deep, its waves roll on.",
+    "User: Explain recursion. Assistant: A function that calls itself until a base case stops it.",
+    "I'm sorry, but I cannot help with that request. As an AI language model I must decline.",
+    "1. First item\n2. Second item\n**bold** and `code` with numbers 0 1 2 3 4 5 6 7 8 9.",
+]
+
+
+def tiny_row(row_id: str, prompt: list, a: list, b: list, label: int | None = 0) -> dict:
+    """One Kaggle train.csv row (label 0/1/2 = A/B/tie; None for a test row)."""
+    row = {"id": row_id, "model_a": "model-x", "model_b": "model-y", "prompt": json.dumps(prompt),
+           "response_a": json.dumps(a), "response_b": json.dumps(b)}
+    if label is not None:
+        row |= {"winner_model_a": int(label == 0), "winner_model_b": int(label == 1), "winner_tie": int(label == 2)}
+    return row
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> Path:
+    columns = columns or list(rows[0])
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def fixture_train_rows(n: int = 24) -> list[dict]:
+    """`n` varied labelled rows: multi-turn, null turns, identical answers, a refusal, a long answer."""
+    rows = []
+    for i in range(n):
+        label = i % 3
+        prompt = [f"Question number {i} about the sea?"] + (["And then what?"] if i % 4 == 0 else [])
+        a = [f"The sea is wide {i}. " * (1 + i % 5)] + (["It rolls on."] if i % 4 == 0 else [])
+        b = ["I'm sorry, but I cannot help."] + ([None] if i % 4 == 0 else [])
+        if i % 7 == 0:
+            b = list(a)
+        if i % 11 == 0:
+            a = ["word " * 400] + a[1:]
+        rows.append(tiny_row(str(1000 + i), prompt, a, b, label))
+    return rows
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone_dir(tmp_path_factory) -> Path:
+    """Directory with a 2-layer random DeBERTa-v2 model and a SentencePiece tokenizer trained on CORPUS."""
+    root = tmp_path_factory.mktemp("tiny_deberta")
+    corpus = root / "corpus.txt"
+    corpus.write_text("\n".join(CORPUS * 20), encoding="utf-8")
+    spm.SentencePieceTrainer.train(
+        input=str(corpus), model_prefix=str(root / "spm"), vocab_size=200, model_type="unigram",
+        pad_id=0, unk_id=1, bos_id=2, eos_id=3, user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"],
+        hard_vocab_limit=False, minloglevel=2)
+    # Like the hub's deberta-v3 repos, the directory holds spm.model; loading it runs transformers'
+    # SentencePiece -> tokenizers conversion, the path a real DeBERTa-v3 checkpoint takes.
+    model_dir = root / "model"
+    model_dir.mkdir()
+    shutil.copy(root / "spm.model", model_dir / "spm.model")
+    tokenizer = DebertaV2Tokenizer.from_pretrained(model_dir, pad_token="<pad>", unk_token="<unk>",
+                                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    tokenizer.save_pretrained(model_dir)
+    config = DebertaV2Config(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                             intermediate_size=64, max_position_embeddings=512, relative_attention=True,
+                             position_buckets=64, pos_att_type=["p2c", "c2p"], position_biased_input=False,
+                             pad_token_id=tokenizer.pad_token_id)
+    AutoModel.from_config(config).save_pretrained(model_dir)
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_backbone_dir):
+    return AutoTokenizer.from_pretrained(tiny_backbone_dir)
