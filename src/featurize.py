@@ -29,6 +29,9 @@ def main() -> None:
     tokenizer = load_tokenizer(params.model.backbone, params.model.revision)
     if tokenizer.pad_token_id is None:
         raise ValueError(f"the tokenizer of {params.model.backbone!r} has no pad token")
+    # Whole turns are tokenized and then cut by text.fit_conversation, so texts longer than the model's
+    # limit are expected here; lifting the limit stops a warning that would wrongly suggest a bug.
+    tokenizer.model_max_length = int(1e12)
 
     def encode(split: str) -> pd.DataFrame:
         rows = pd.read_parquet(f"{args.in_dir}/{split}.parquet")

@@ -23,6 +23,17 @@ from arena_pref.precision import resolve_device, resolve_precision
 log = logging.getLogger("train")
 
 
+def check_fits_positions(config, pairs: pd.DataFrame) -> None:
+    """Models with absolute position embeddings cannot read sides longer than they were trained on
+    (DeBERTa's relative positions can); fail before training rather than on an index error."""
+    longest = int(max(pairs["a_ids"].map(len).max(), pairs["b_ids"].map(len).max()))
+    limit = getattr(config, "max_position_embeddings", None)
+    relative = config.model_type == "deberta-v2" and not getattr(config, "position_biased_input", True)
+    if limit is not None and not relative and longest > limit:
+        raise ValueError(f"featurize.max_tokens_per_side gives sides of {longest} tokens but the backbone has "
+                         f"{limit} positions; set featurize.max_tokens_per_side <= {limit}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--features", required=True)
@@ -38,6 +49,7 @@ def main() -> None:
     pad_token_id = read_json(f"{args.features}/meta.json")["pad_token_id"]
     train_pairs, valid_pairs = split_fold(pairs, params.train.fold)
     backbone = load_pretrained_backbone(params.model.backbone, params.model.revision)
+    check_fits_positions(backbone.config, pairs)
     model = SiamesePreferenceModel(backbone, params.model.head, params.model.dropout)
 
     # dvcyaml=None: plots are declared by hand in dvc.yaml (DVCLive would otherwise rewrite it).

@@ -87,7 +87,9 @@ def parse_turns(cell: str, counts: RepairCounts) -> list[str]:
     Raises ValueError (with the reason) for anything that is not a JSON list of strings or nulls.
     """
     try:
-        value = json.loads(cell)
+        # strict=False: a raw control character inside a string (a NUL byte or tab written unescaped
+        # by some exporter) is text to keep or repair, not a reason to refuse the row.
+        value = json.loads(cell, strict=False)
     except json.JSONDecodeError as err:
         raise ValueError(f"not valid JSON ({err.msg} at char {err.pos}); expected a list like [\"text\"]") from None
     if not isinstance(value, list):

@@ -127,7 +127,7 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
     scaler = torch.amp.GradScaler(device.type, enabled=precision.use_grad_scaler)
     lengths = pair_lengths(train_pairs["a_ids"], train_pairs["b_ids"])
     a_ids, b_ids = list(train_pairs["a_ids"]), list(train_pairs["b_ids"])
-    labels = torch.as_tensor(train_pairs["label"].to_numpy(), dtype=torch.long)
+    labels = torch.tensor(train_pairs["label"].to_numpy(), dtype=torch.long)
 
     step, best_val_loss, best_step, nonfinite_run = 0, math.inf, 0, 0
 

@@ -123,10 +123,15 @@ def _coerce(key: str, field_type: type, value: Any) -> Any:
             raise ParamsError(f"params.yaml: {key} must be an integer, got {value!r}")
         return value
     if field_type is float:
-        # PyYAML reads `2e-5` (no dot) as a string; say so rather than failing later.
+        # PyYAML reads `2e-5` (no dot) as a string, and `dvc exp run -S train.lr=1.0e-5` writes exactly
+        # that form (`1e-05`) into params.yaml; accept numeric strings rather than reject DVC's own output.
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise ParamsError(f"params.yaml: {key} must be a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            hint = " (write floats with a dot, e.g. 2.0e-5)" if isinstance(value, str) else ""
-            raise ParamsError(f"params.yaml: {key} must be a number, got {value!r}{hint}")
+            raise ParamsError(f"params.yaml: {key} must be a number, got {value!r}")
         return float(value)
     if field_type is str:
         if not isinstance(value, str) or not value:

@@ -14,6 +14,9 @@ import math
 
 USER_MARKER = "User: "
 ASSISTANT_MARKER = "\nAssistant: "
+# Shares multiply counts in floating point (25 * 0.28 == 7.000000000000001); rounding the product to
+# this many decimals before ceil/floor keeps an exact product from gaining or losing a token.
+_SHARE_DECIMALS = 9
 
 
 def head_tail(ids: list[int], keep: int, head_share: float) -> list[int]:
@@ -26,7 +29,7 @@ def head_tail(ids: list[int], keep: int, head_share: float) -> list[int]:
         return list(ids)
     if keep <= 0:
         return []
-    head = min(keep, math.ceil(keep * head_share))
+    head = min(keep, math.ceil(round(keep * head_share, _SHARE_DECIMALS)))
     tail = keep - head
     return list(ids[:head]) + (list(ids[len(ids) - tail:]) if tail else [])
 
@@ -54,7 +57,7 @@ def split_budget(prompt_tokens: int, answer_tokens: int, budget: int, prompt_sha
     >>> split_budget(100, 5, 40, 0.25)
     (35, 5)
     """
-    prompt_cap = math.floor(budget * prompt_share)
+    prompt_cap = math.floor(round(budget * prompt_share, _SHARE_DECIMALS))
     answers = min(answer_tokens, budget - min(prompt_tokens, prompt_cap))
     prompt = min(prompt_tokens, budget - answers)
     return prompt, answers
@@ -89,5 +92,5 @@ def clip_chars(text: str, max_chars: int, head_share: float) -> str:
     """
     if len(text) <= max_chars:
         return text
-    head = math.ceil(max_chars * head_share)
+    head = math.ceil(round(max_chars * head_share, _SHARE_DECIMALS))
     return text[:head] + text[len(text) - (max_chars - head):]

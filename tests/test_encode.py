@@ -1,0 +1,65 @@
+import pandas as pd
+
+from arena_pref.data import read_rows
+from arena_pref.encode import encode_rows, special_tokens, with_swapped_copies
+from arena_pref.text import ASSISTANT_MARKER, USER_MARKER
+from conftest import tiny_row, write_csv
+
+
+def _rows(tmp_path, rows):
+    frame, _ = read_rows(write_csv(tmp_path / "train.csv", rows), labelled=True)
+    return frame
+
+
+def _ids(tokenizer, text):
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def test_short_single_turn_side_is_cls_user_prompt_assistant_answer_sep(tmp_path, tiny_tokenizer):
+    rows = _rows(tmp_path, [tiny_row("1", ["What is the sea?"], ["The sea is wide."], ["Paris."], 0)])
+    pairs = encode_rows(rows, tiny_tokenizer, max_tokens_per_side=128, prompt_share=0.25, head_share=0.5)
+    cls, sep = tiny_tokenizer.cls_token_id, tiny_tokenizer.sep_token_id
+    expected_a = [cls] + _ids(tiny_tokenizer, USER_MARKER + "What is the sea?") + \
+        _ids(tiny_tokenizer, ASSISTANT_MARKER + "The sea is wide.") + [sep]
+    assert list(pairs.loc[0, "a_ids"]) == expected_a
+    expected_b = [cls] + _ids(tiny_tokenizer, USER_MARKER + "What is the sea?") + \
+        _ids(tiny_tokenizer, ASSISTANT_MARKER + "Paris.") + [sep]
+    assert list(pairs.loc[0, "b_ids"]) == expected_b
+    assert pairs.loc[0, "id"] == "1" and pairs.loc[0, "label"] == 0 and not pairs.loc[0, "swapped"]
+
+
+def test_long_multi_turn_sides_fit_the_budget_and_keep_the_last_turn(tmp_path, tiny_tokenizer):
+    long_answer = "The sea is wide, the sea is deep. " * 60
+    rows = _rows(tmp_path, [tiny_row("1", ["First question?", "Last question?"], [long_answer, "Final answer."],
+                                     ["Short.", None], 2)])
+    pairs = encode_rows(rows, tiny_tokenizer, max_tokens_per_side=48, prompt_share=0.25, head_share=0.5)
+    a = list(pairs.loc[0, "a_ids"])
+    assert len(a) == 48
+    assert a[0] == tiny_tokenizer.cls_token_id and a[-1] == tiny_tokenizer.sep_token_id
+    final = _ids(tiny_tokenizer, ASSISTANT_MARKER + "Final answer.")
+    assert a[-1 - len(final):-1] == final  # the latest answer turn survives whole
+    assert len(pairs.loc[0, "b_ids"]) <= 48
+
+
+def test_special_tokens_of_deberta_tokenizer(tiny_tokenizer):
+    assert special_tokens(tiny_tokenizer) == ([tiny_tokenizer.cls_token_id], [tiny_tokenizer.sep_token_id])
+
+
+def test_swapped_copies_exchange_sides_and_labels(tmp_path, tiny_tokenizer):
+    rows = _rows(tmp_path, [tiny_row("1", ["q"], ["a"], ["b"], 0), tiny_row("2", ["q2"], ["c"], ["d"], 2)])
+    pairs = encode_rows(rows, tiny_tokenizer, 64, 0.25, 0.5)
+    both = with_swapped_copies(pairs)
+    assert len(both) == 4
+    assert both["swapped"].tolist() == [False, False, True, True]
+    assert both["label"].tolist() == [0, 2, 1, 2]
+    assert list(both.loc[2, "a_ids"]) == list(pairs.loc[0, "b_ids"])
+    assert list(both.loc[2, "b_ids"]) == list(pairs.loc[0, "a_ids"])
+    assert both["id"].tolist() == ["1", "2", "1", "2"]
+
+
+def test_every_row_in_is_a_row_out(tmp_path, tiny_tokenizer):
+    from conftest import fixture_train_rows
+    rows = _rows(tmp_path, fixture_train_rows(24))
+    pairs = encode_rows(rows, tiny_tokenizer, 64, 0.25, 0.5)
+    assert pairs["id"].tolist() == rows["id"].tolist()
+    assert isinstance(pairs, pd.DataFrame) and pairs["a_ids"].map(len).max() <= 64

@@ -1,0 +1,131 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from arena_pref.checkpoint import load_checkpoint, model_from_checkpoint, save_atomic
+from arena_pref.infer import predict_pairs
+from arena_pref.loop import NonFiniteLossError, build_optimizer, is_window_end, plan_steps, train, window_size
+from arena_pref.params import TrainParams
+from arena_pref.precision import resolve_precision
+from test_model import tiny_model
+
+CPU = torch.device("cpu")
+FP32 = resolve_precision("fp32", CPU)
+
+
+def params(**overrides) -> TrainParams:
+    values = dict(fold=0, epochs=1, batch_size=2, grad_accum_steps=2, lr=1.0e-3, head_lr=1.0e-2,
+                  weight_decay=0.01, warmup_ratio=0.0, max_grad_norm=1.0, precision="fp32",
+                  eval_every_steps=0, device="cpu")
+    return TrainParams(**(values | overrides))
+
+
+def pairs(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "id": [str(i) for i in range(n)],
+        "label": rng.integers(0, 3, n),
+        "a_ids": [rng.integers(1, 50, rng.integers(3, 9)) for _ in range(n)],
+        "b_ids": [rng.integers(1, 50, rng.integers(3, 9)) for _ in range(n)],
+    })
+
+
+def run(tmp_path, model, train_pairs, valid_pairs, p, logged=None):
+    logged = logged if logged is not None else []
+    return train(model, train_pairs, valid_pairs, p, seed=0, device=CPU, precision=FP32, pad_token_id=0,
+                 best_path=tmp_path / "best.pt", last_path=tmp_path / "last.pt",
+                 payload_extra={"head": "symmetric", "dropout": 0.0},
+                 log_metrics=lambda step, metrics: logged.append((step, metrics)))
+
+
+def test_plan_counts_the_last_partial_window():
+    plan = plan_steps(train_pairs=10, batch_size=2, grad_accum_steps=2, epochs=3, warmup_ratio=0.1)
+    assert (plan.micro_batches_per_epoch, plan.optimizer_steps_per_epoch, plan.total_steps) == (5, 3, 9)
+    assert plan.warmup_steps == 1 and plan.effective_batch == 4
+
+
+def test_window_sizes_divide_the_loss_by_the_micro_batches_in_the_window():
+    assert [window_size(i, 5, 2) for i in range(5)] == [2, 2, 2, 2, 1]
+    assert [is_window_end(i, 5, 2) for i in range(5)] == [False, True, False, True, True]
+    assert [window_size(i, 3, 4) for i in range(3)] == [3, 3, 3]
+
+
+def test_optimizer_groups_skip_decay_on_biases_and_norms():
+    model = tiny_model()
+    optimizer = build_optimizer(model, lr=1e-5, head_lr=1e-3, weight_decay=0.1)
+    by_id = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+    assert by_id[id(model.backbone.embeddings.LayerNorm.weight)]["weight_decay"] == 0.0
+    assert by_id[id(model.backbone.embeddings.LayerNorm.weight)]["lr"] == 1e-5
+    assert by_id[id(model.head.win[1].weight)] == next(g for g in optimizer.param_groups
+                                                     if g["lr"] == 1e-3 and g["weight_decay"] == 0.1)
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
+
+
+def test_five_micro_batches_with_accumulation_two_take_three_steps(tmp_path):
+    model = tiny_model()
+    logged = []
+    result = run(tmp_path, model, pairs(10), pairs(4, seed=1), params(), logged)
+    assert result.steps == 3
+    assert [step for step, m in logged if "train/loss" in m] == [1, 2, 3]
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero(tmp_path):
+    logged = []
+    run(tmp_path, tiny_model(), pairs(16), pairs(4, seed=1), params(batch_size=1, grad_accum_steps=1,
+                                                                     warmup_ratio=0.25), logged)
+    lrs = [m["train/lr"] for _, m in logged if "train/lr" in m]
+    assert len(lrs) == 16
+    # LambdaLR reports the rate for the next step: warmup 4 steps ramps up, then cosine to 0.
+    assert lrs[:4] == pytest.approx([2.5e-4, 5.0e-4, 7.5e-4, 1.0e-3])
+    assert lrs[-1] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in zip(lrs[3:], lrs[4:]))
+
+
+def test_two_steps_change_parameters_and_best_checkpoint_reloads(tmp_path):
+    model = tiny_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    valid = pairs(6, seed=1)
+    result = run(tmp_path, model, pairs(4), valid, params(batch_size=2, grad_accum_steps=1))
+    assert result.steps == 2
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert any(k.startswith("backbone.") for k in changed) and any(k.startswith("head.") for k in changed)
+
+    reloaded = model_from_checkpoint(load_checkpoint(tmp_path / "best.pt"))
+    args = (list(valid["a_ids"]), list(valid["b_ids"]), 4, CPU, FP32, 0)
+    expected = predict_pairs(model, *args, show_progress=False).forward
+    np.testing.assert_allclose(predict_pairs(reloaded, *args, show_progress=False).forward, expected, atol=1e-6)
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert last["step"] == 2 and "optimizer" in last and "scheduler" in last
+    assert load_checkpoint(tmp_path / "best.pt")["val_loss"] == pytest.approx(result.best_val_loss)
+
+
+def test_nan_loss_stops_with_the_step_named(tmp_path, monkeypatch):
+    model = tiny_model()
+    original = model.forward
+    monkeypatch.setattr(model, "forward", lambda *a, **k: original(*a, **k) * float("nan"))
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at optimizer step 1"):
+        run(tmp_path, model, pairs(4), pairs(2, seed=1), params())
+
+
+def test_save_atomic_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    target = tmp_path / "ckpt.pt"
+    save_atomic({"version": 1}, target)
+
+    def broken_save(obj, f):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_atomic({"version": 2}, target)
+    assert load_checkpoint(target) == {"version": 1}
+
+
+def test_fp16_is_refused_on_cpu():
+    with pytest.raises(ValueError, match="fp16 needs CUDA"):
+        resolve_precision("fp16", CPU)
+    assert resolve_precision("auto", CPU).name == "fp32"
+    assert math.isclose(resolve_precision("auto", torch.device("cuda")).pad_to_multiple_of, 8)
