@@ -212,14 +212,12 @@ def test_read_rows_semicolon_file_gets_a_hint(tmp_path):
         read_rows(path, labelled=False)
 
 
-def test_read_rows_duplicated_column_is_visible_as_ignored(tmp_path):
+def test_read_rows_duplicated_column_is_an_error(tmp_path):
     path = tmp_path / "train.csv"
     path.write_text('id,prompt,response_a,response_b,prompt\n1,"[""a""]","[""b""]","[""c""]","[""d""]"\n',
                     encoding="utf-8")
-    # pandas renames the second one to "prompt.1", which is then an unknown, ignored column.
-    rows, counts = read_rows(path, labelled=False)
-    assert rows.loc[0, "prompt"] == ["a"]
-    assert counts.ignored_columns == ["prompt.1"]
+    with pytest.raises(DataError, match=r"duplicated column\(s\) prompt"):
+        read_rows(path, labelled=False)
 
 
 def test_read_rows_extra_column_ignored_and_listed(tmp_path):

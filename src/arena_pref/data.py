@@ -135,9 +135,12 @@ def _check_columns(path: Path, frame: pd.DataFrame, required: tuple[str, ...], o
         if len(columns) == 1 and any(sep in columns[0] for sep in (";", "\t", "|")):
             hint = " (the header is one column: is the file comma-separated?)"
         raise DataError(path, f"missing column(s) {', '.join(missing)}; found {columns}{hint}")
-    duplicated = [c for c, n in Counter(columns).items() if n > 1]
+    # pandas renames a repeated header to "name.1", so look at the header line as written.
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        header = next(csv.reader(f))
+    duplicated = [c for c, n in Counter(header).items() if n > 1]
     if duplicated:
-        raise DataError(path, f"duplicated column(s) {', '.join(duplicated)}")
+        raise DataError(path, f"duplicated column(s) {', '.join(duplicated)}: which one holds the data?")
     counts.ignored_columns = [c for c in columns if c not in required and c not in optional]
 
 

@@ -6,6 +6,7 @@ so a typo in `dvc exp run -S train.lr=...` fails loudly instead of being ignored
 
 from __future__ import annotations
 
+import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,14 +126,13 @@ def _coerce(key: str, field_type: type, value: Any) -> Any:
     if field_type is float:
         # PyYAML reads `2e-5` (no dot) as a string, and `dvc exp run -S train.lr=1.0e-5` writes exactly
         # that form (`1e-05`) into params.yaml; accept numeric strings rather than reject DVC's own output.
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                raise ParamsError(f"params.yaml: {key} must be a number, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ParamsError(f"params.yaml: {key} must be a number, got {value!r}")
-        return float(value)
+        try:
+            number = float(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or not math.isfinite(number):
+            raise ParamsError(f"params.yaml: {key} must be a finite number, got {value!r}")
+        return number
     if field_type is str:
         if not isinstance(value, str) or not value:
             raise ParamsError(f"params.yaml: {key} must be a non-empty string, got {value!r}")

@@ -23,6 +23,7 @@ def build_submission(ids: Sequence[str], probs: np.ndarray, expected_ids: Sequen
     finite probabilities summing to 1.
     """
     ids = [str(i) for i in ids]
+    expected_ids = [str(i) for i in expected_ids]
     if len(set(ids)) != len(ids):
         raise SubmissionError("predictions hold repeated ids")
     missing = sorted(set(expected_ids) - set(ids))
