@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from arena_pref.collate import PairColumns
 from arena_pref.data import LABEL_NAMES
 from arena_pref.files import read_json, setup_logging, write_json
 from arena_pref.folds import split_fold
@@ -35,7 +36,7 @@ def main() -> None:
     _, valid = split_fold(pd.read_parquet(f"{args.features}/train.parquet"), params.train.fold)
     pad_token_id = read_json(f"{args.features}/meta.json")["pad_token_id"]
 
-    predictions = predict_pairs(model, list(valid["a_ids"]), list(valid["b_ids"]), params.evaluate.batch_size,
+    predictions = predict_pairs(model, PairColumns(valid), params.evaluate.batch_size,
                                 device, precision, pad_token_id, desc="evaluate")
     labels = valid["label"].to_numpy()
     reported = predictions.tta if params.evaluate.tta else predictions.forward

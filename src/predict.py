@@ -11,6 +11,7 @@ import logging
 
 import pandas as pd
 
+from arena_pref.collate import PairColumns
 from arena_pref.files import read_json, setup_logging
 from arena_pref.infer import load_for_inference, predict_pairs
 from arena_pref.params import load_params
@@ -31,7 +32,7 @@ def main() -> None:
     model, device, precision = load_for_inference(args.model, params.train.device, params.train.precision)
     test = pd.read_parquet(f"{args.features}/test.parquet")
     pad_token_id = read_json(f"{args.features}/meta.json")["pad_token_id"]
-    predictions = predict_pairs(model, list(test["a_ids"]), list(test["b_ids"]), params.predict.batch_size,
+    predictions = predict_pairs(model, PairColumns(test), params.predict.batch_size,
                                 device, precision, pad_token_id, desc="predict")
     probs = predictions.tta if params.predict.tta else predictions.forward
     # The guard checks against the prepared test ids, not the features, so a lost row cannot pass.

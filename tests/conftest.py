@@ -84,3 +84,37 @@ def tiny_backbone_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_tokenizer(tiny_backbone_dir):
     return AutoTokenizer.from_pretrained(tiny_backbone_dir)
+
+
+def make_train_dir(root: Path, backbone_dir: Path, n_rows: int = 30, **train_overrides) -> Path:
+    """A directory where `python src/train.py` can run: params.yaml (tiny settings) and featurized
+    fixture rows under features/, as the prepare and featurize stages would leave them."""
+    import yaml
+    from transformers import AutoTokenizer
+
+    from arena_pref.data import assign_folds, read_rows
+    from arena_pref.encode import encode_rows, with_swapped_copies
+    from arena_pref.files import write_json, write_parquet
+
+    root.mkdir(parents=True, exist_ok=True)
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    params["model"]["backbone"] = str(backbone_dir)
+    params["prepare"]["n_folds"] = 3
+    params["featurize"]["max_tokens_per_side"] = 32
+    params["train"].update({"epochs": 2, "batch_size": 2, "grad_accum_steps": 1, "eval_every_steps": 1,
+                            "device": "cpu", "precision": "fp32"} | train_overrides)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    rows, _ = read_rows(write_csv(root / "train.csv", fixture_train_rows(n_rows)), labelled=True)
+    rows = assign_folds(rows, 3, 42)
+    tokenizer = AutoTokenizer.from_pretrained(backbone_dir)
+    pairs = with_swapped_copies(encode_rows(rows, tokenizer, 32, 0.25, 0.5))
+    write_parquet(pairs, root / "features" / "train.parquet")
+    write_json({"pad_token_id": tokenizer.pad_token_id, "max_tokens_per_side": 32}, root / "features" / "meta.json")
+    return root
+
+
+def train_command(*extra: str) -> list[str]:
+    import sys
+    script = Path(__file__).resolve().parents[1] / "src" / "train.py"
+    return [sys.executable, *extra, str(script), "--features", "features", "--models", "models",
+            "--live-dir", "live"]

@@ -165,3 +165,10 @@ def test_collate_pairs_numpy_inputs_and_empty_side():
     out = collate_pairs([np.array([4, 5], dtype=np.int32)], [np.array([], dtype=np.int64)], pad_token_id=0)
     assert torch.equal(out["input_ids"], torch.tensor([[4, 5], [0, 0]]))
     assert torch.equal(out["attention_mask"], torch.tensor([[1, 1], [0, 0]]))
+
+
+def test_collate_pairs_stacks_side_stats_a_then_b():
+    a_stats = np.array([[1.0, 2.0]], dtype=np.float32)
+    b_stats = np.array([[3.0, 4.0]], dtype=np.float32)
+    out = collate_pairs([[5]], [[6, 7]], 0, 1, a_stats, b_stats)
+    assert torch.equal(out["side_stats"], torch.tensor([[1.0, 2.0], [3.0, 4.0]]))

@@ -1,7 +1,8 @@
+import numpy as np
 import pandas as pd
 
 from arena_pref.data import read_rows
-from arena_pref.encode import encode_rows, special_tokens, with_swapped_copies
+from arena_pref.encode import encode_rows, side_stats, special_tokens, with_swapped_copies
 from arena_pref.text import ASSISTANT_MARKER, USER_MARKER
 from conftest import tiny_row, write_csv
 
@@ -63,3 +64,16 @@ def test_every_row_in_is_a_row_out(tmp_path, tiny_tokenizer):
     pairs = encode_rows(rows, tiny_tokenizer, 64, 0.25, 0.5)
     assert pairs["id"].tolist() == rows["id"].tolist()
     assert isinstance(pairs, pd.DataFrame) and pairs["a_ids"].map(len).max() <= 64
+
+
+def test_side_stats_are_scaled_log_lengths_of_all_answer_turns():
+    np.testing.assert_allclose(side_stats(["ab\ncd", "", "e"]), np.log1p([6, 3]) / 10, rtol=1e-6)
+    np.testing.assert_array_equal(side_stats([""]), [0.0, 0.0])
+
+
+def test_swapped_copies_exchange_side_stats(tmp_path, tiny_tokenizer):
+    rows = _rows(tmp_path, [tiny_row("1", ["q"], ["a much longer answer"], ["b"], 0)])
+    both = with_swapped_copies(encode_rows(rows, tiny_tokenizer, 64, 0.25, 0.5))
+    np.testing.assert_array_equal(both.loc[1, "a_stats"], both.loc[0, "b_stats"])
+    np.testing.assert_array_equal(both.loc[1, "b_stats"], both.loc[0, "a_stats"])
+    assert both.loc[0, "a_stats"][0] > both.loc[0, "b_stats"][0]

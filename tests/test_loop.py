@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from arena_pref.checkpoint import load_checkpoint, model_from_checkpoint, save_atomic
+from arena_pref.collate import PairColumns
 from arena_pref.infer import predict_pairs
 from arena_pref.loop import NonFiniteLossError, build_optimizer, is_window_end, plan_steps, train, window_size
 from arena_pref.params import TrainParams
@@ -19,7 +20,7 @@ FP32 = resolve_precision("fp32", CPU)
 def params(**overrides) -> TrainParams:
     values = dict(fold=0, epochs=1, batch_size=2, grad_accum_steps=2, lr=1.0e-3, head_lr=1.0e-2,
                   weight_decay=0.01, warmup_ratio=0.0, max_grad_norm=1.0, precision="fp32",
-                  eval_every_steps=0, device="cpu")
+                  eval_every_steps=0, device="cpu", resume=False)
     return TrainParams(**(values | overrides))
 
 
@@ -30,6 +31,8 @@ def pairs(n: int, seed: int = 0) -> pd.DataFrame:
         "label": rng.integers(0, 3, n),
         "a_ids": [rng.integers(1, 50, rng.integers(3, 9)) for _ in range(n)],
         "b_ids": [rng.integers(1, 50, rng.integers(3, 9)) for _ in range(n)],
+        "a_stats": list(rng.random((n, 2), dtype=np.float32)),
+        "b_stats": list(rng.random((n, 2), dtype=np.float32)),
     })
 
 
@@ -37,7 +40,7 @@ def run(tmp_path, model, train_pairs, valid_pairs, p, logged=None):
     logged = logged if logged is not None else []
     return train(model, train_pairs, valid_pairs, p, seed=0, device=CPU, precision=FP32, pad_token_id=0,
                  best_path=tmp_path / "best.pt", last_path=tmp_path / "last.pt",
-                 payload_extra={"head": "symmetric", "dropout": 0.0},
+                 payload_extra={},
                  log_metrics=lambda step, metrics: logged.append((step, metrics)))
 
 
@@ -85,7 +88,7 @@ def test_cosine_schedule_warms_up_then_decays_to_zero(tmp_path):
 
 
 def test_two_steps_change_parameters_and_best_checkpoint_reloads(tmp_path):
-    model = tiny_model()
+    model = tiny_model(n_side_stats=2)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     valid = pairs(6, seed=1)
     result = run(tmp_path, model, pairs(4), valid, params(batch_size=2, grad_accum_steps=1))
@@ -94,7 +97,7 @@ def test_two_steps_change_parameters_and_best_checkpoint_reloads(tmp_path):
     assert any(k.startswith("backbone.") for k in changed) and any(k.startswith("head.") for k in changed)
 
     reloaded = model_from_checkpoint(load_checkpoint(tmp_path / "best.pt"))
-    args = (list(valid["a_ids"]), list(valid["b_ids"]), 4, CPU, FP32, 0)
+    args = (PairColumns(valid), 4, CPU, FP32, 0)
     expected = predict_pairs(model, *args, show_progress=False).forward
     np.testing.assert_allclose(predict_pairs(reloaded, *args, show_progress=False).forward, expected, atol=1e-6)
     last = load_checkpoint(tmp_path / "last.pt")
@@ -129,3 +132,14 @@ def test_fp16_is_refused_on_cpu():
         resolve_precision("fp16", CPU)
     assert resolve_precision("auto", CPU).name == "fp32"
     assert math.isclose(resolve_precision("auto", torch.device("cuda")).pad_to_multiple_of, 8)
+
+
+def test_same_seed_gives_identical_runs(tmp_path):
+    results = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        model = tiny_model(seed=0)  # the backbone's dropout (p=0.1) draws from the RNG while training
+        logged = []
+        result = run(tmp_path / name, model, pairs(8), pairs(4, seed=1), params(), logged)
+        results.append((result.best_val_loss, [m for _, m in logged]))
+    assert results[0] == results[1]

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from transformers import DebertaV2Config, DebertaV2Model
@@ -6,12 +7,12 @@ from arena_pref.collate import collate_pairs
 from arena_pref.model import ConcatHead, SiamesePreferenceModel, SymmetricHead, mean_pool
 
 
-def tiny_model(head="symmetric", seed=0):
+def tiny_model(head="symmetric", seed=0, n_side_stats=0):
     torch.manual_seed(seed)
     config = DebertaV2Config(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                              intermediate_size=32, max_position_embeddings=64, relative_attention=True,
                              position_buckets=16, pos_att_type=["p2c", "c2p"], position_biased_input=False)
-    return SiamesePreferenceModel(DebertaV2Model(config), head, dropout=0.0).eval()
+    return SiamesePreferenceModel(DebertaV2Model(config), head, dropout=0.0, n_side_stats=n_side_stats).eval()
 
 
 def test_mean_pool_ignores_padding():
@@ -58,3 +59,22 @@ def test_stacked_pass_equals_separate_passes():
         a_stacked, _ = model.encode_pairs(**batch)
         a_alone, _ = model.encode_pairs(**a_only)
     torch.testing.assert_close(a_stacked, a_alone, atol=1e-5, rtol=1e-5)
+
+
+def test_side_stats_reach_the_head_and_keep_the_swap_symmetry():
+    model = tiny_model(n_side_stats=2)
+    a_stats = np.array([[0.1, 0.2], [0.3, 0.4]], dtype=np.float32)
+    b_stats = np.array([[0.5, 0.6], [0.7, 0.8]], dtype=np.float32)
+    ids_a, ids_b = [[1, 2, 3], [4, 5]], [[6], [7, 8, 9]]
+    with torch.no_grad():
+        ab = model(**collate_pairs(ids_a, ids_b, 0, 1, a_stats, b_stats))
+        ba = model(**collate_pairs(ids_b, ids_a, 0, 1, b_stats, a_stats))
+        other = model(**collate_pairs(ids_a, ids_b, 0, 1, a_stats * 2, b_stats))
+    torch.testing.assert_close(ab[:, [1, 0, 2]], ba, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(ab, other)
+
+
+def test_missing_side_stats_is_an_error():
+    model = tiny_model(n_side_stats=2)
+    with pytest.raises(ValueError, match="side_stats"):
+        model(**collate_pairs([[1, 2]], [[3]], pad_token_id=0))

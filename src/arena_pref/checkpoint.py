@@ -3,7 +3,7 @@
 A checkpoint is a dict saved with torch.save:
     model: state_dict of SiamesePreferenceModel
     backbone_config: the backbone's config.to_dict() (rebuilds the architecture offline)
-    head, dropout: model params the head was built with
+    head, dropout, n_side_stats: how the head was built
     plus training state in the `last` checkpoint (optimizer, scheduler, scaler, progress).
 """
 
@@ -31,13 +31,14 @@ def save_atomic(payload: dict, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def model_payload(model: SiamesePreferenceModel, head: str, dropout: float) -> dict:
+def model_payload(model: SiamesePreferenceModel) -> dict:
     """What any checkpoint holds: the weights and what is needed to rebuild the module around them."""
     return {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "backbone_config": model.backbone.config.to_dict(),
-        "head": head,
-        "dropout": dropout,
+        "head": model.head_name,
+        "dropout": model.dropout,
+        "n_side_stats": model.n_side_stats,
     }
 
 
@@ -53,6 +54,6 @@ def load_checkpoint(path: str | Path) -> dict:
 def model_from_checkpoint(checkpoint: dict) -> SiamesePreferenceModel:
     """Rebuild the model of a checkpoint (architecture from its config, weights from its state)."""
     backbone = backbone_from_config(checkpoint["backbone_config"])
-    model = SiamesePreferenceModel(backbone, checkpoint["head"], checkpoint["dropout"])
+    model = SiamesePreferenceModel(backbone, checkpoint["head"], checkpoint["dropout"], checkpoint["n_side_stats"])
     model.load_state_dict(checkpoint["model"])
     return model

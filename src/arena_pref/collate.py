@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 # Pairs sorted together when grouping by length: large enough that neighbours have similar lengths,
@@ -46,11 +47,13 @@ def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 
 
 def collate_pairs(a_ids: Sequence[Sequence[int]], b_ids: Sequence[Sequence[int]], pad_token_id: int,
-                  pad_to_multiple_of: int = 1) -> dict[str, torch.Tensor]:
+                  pad_to_multiple_of: int = 1, a_stats: np.ndarray | None = None,
+                  b_stats: np.ndarray | None = None) -> dict[str, torch.Tensor]:
     """Stack both sides of B pairs into one padded batch for a single backbone pass.
 
     Returns input_ids and attention_mask of shape (2B, L): rows 0..B-1 are the A sides, rows B..2B-1
     the B sides, L = longest side rounded up to `pad_to_multiple_of` (8 suits tensor cores on GPU).
+    With side statistics (a_stats, b_stats: (B, k) arrays) also side_stats of shape (2B, k), same order.
 
     Example: a_ids=[[5, 6, 7]], b_ids=[[8]], pad_token_id=0 gives
         input_ids      = [[5, 6, 7], [8, 0, 0]]
@@ -64,4 +67,28 @@ def collate_pairs(a_ids: Sequence[Sequence[int]], b_ids: Sequence[Sequence[int]]
     for row, ids in enumerate(sides):
         input_ids[row, :len(ids)] = torch.as_tensor(np.asarray(ids), dtype=torch.long)
         attention_mask[row, :len(ids)] = 1
-    return {"input_ids": input_ids, "attention_mask": attention_mask}
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if a_stats is not None and b_stats is not None:
+        batch["side_stats"] = torch.as_tensor(np.concatenate([a_stats, b_stats]), dtype=torch.float32)
+    return batch
+
+
+class PairColumns:
+    """Featurized pairs (a DataFrame with a_ids, b_ids, a_stats, b_stats) held as Python lists and
+    arrays, so that building a batch indexes memory instead of pandas rows."""
+
+    def __init__(self, pairs: pd.DataFrame):
+        self.a_ids, self.b_ids = list(pairs["a_ids"]), list(pairs["b_ids"])
+        self.a_stats = np.stack(pairs["a_stats"].to_numpy()).astype(np.float32)
+        self.b_stats = np.stack(pairs["b_stats"].to_numpy()).astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.a_ids)
+
+    def lengths(self) -> np.ndarray:
+        return pair_lengths(self.a_ids, self.b_ids)
+
+    def batch(self, index: np.ndarray, pad_token_id: int, pad_to_multiple_of: int) -> dict[str, torch.Tensor]:
+        """The collated batch (see `collate_pairs`) of the pairs at positions `index`."""
+        return collate_pairs([self.a_ids[i] for i in index], [self.b_ids[i] for i in index], pad_token_id,
+                             pad_to_multiple_of, self.a_stats[index], self.b_stats[index])

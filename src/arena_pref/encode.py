@@ -17,6 +17,16 @@ from .text import ASSISTANT_MARKER, USER_MARKER, clip_chars, fit_conversation
 # tokens average ~4 characters, so 16 leaves a wide margin.
 CHARS_PER_TOKEN_MARGIN = 16
 TOKENIZE_CHUNK = 2048
+SIDE_STATS = ("log_chars", "log_lines")
+
+
+def side_stats(answer_turns: list[str]) -> np.ndarray:
+    """Length of one model's answers, which truncation and mean pooling hide from the encoder, yet is
+    the strongest single signal of a human vote: log1p of characters and of lines over all turns,
+    divided by 10 so they sit on the scale of pooled hidden features. Shape (len(SIDE_STATS),)."""
+    chars = sum(len(turn) for turn in answer_turns)
+    lines = sum(turn.count("\n") + 1 for turn in answer_turns if turn)
+    return np.log1p(np.asarray([chars, lines], dtype=np.float32)) / 10.0
 
 
 def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
@@ -40,7 +50,8 @@ def encode_rows(rows: pd.DataFrame, tokenizer, max_tokens_per_side: int, prompt_
     """Token ids of both sides of every row.
 
     Takes clean rows (see `data`) and returns a DataFrame with one row per input row, in order:
-    id, fold, label, swapped (False), a_ids, b_ids (lists of int, each at most `max_tokens_per_side`).
+    id, fold, label, swapped (False), a_ids, b_ids (lists of int, each at most `max_tokens_per_side`),
+    a_stats, b_stats (`side_stats` of each side's answers).
     """
     prefix, suffix = special_tokens(tokenizer)
     budget = max_tokens_per_side - len(prefix) - len(suffix)
@@ -73,6 +84,8 @@ def encode_rows(rows: pd.DataFrame, tokenizer, max_tokens_per_side: int, prompt_
         "swapped": False,
         "a_ids": [side(i, "response_a") for i in range(len(rows))],
         "b_ids": [side(i, "response_b") for i in range(len(rows))],
+        "a_stats": [side_stats(turns) for turns in rows["response_a"]],
+        "b_stats": [side_stats(turns) for turns in rows["response_b"]],
     })
 
 

@@ -6,14 +6,13 @@ call, not a second encoder pass: encode the 2B sides once, score head(a, b) and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .collate import collate_pairs, pair_lengths, sorted_batches
+from .collate import PairColumns, sorted_batches
 from .model import SiamesePreferenceModel
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .precision import Precision, autocast, resolve_device, resolve_precision
@@ -42,20 +41,18 @@ def _softmax64(logits: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def predict_pairs(model: SiamesePreferenceModel, a_ids: Sequence, b_ids: Sequence, batch_size: int,
-                  device: torch.device, precision: Precision, pad_token_id: int, desc: str = "predict",
+def predict_pairs(model: SiamesePreferenceModel, pairs: PairColumns, batch_size: int, device: torch.device,
+                  precision: Precision, pad_token_id: int, desc: str = "predict",
                   show_progress: bool = True) -> PairPredictions:
     """Predict every pair, longest first so memory peaks on the first batch, results in input order."""
     model.eval()
-    n = len(a_ids)
-    forward = np.zeros((n, 3), dtype=np.float64)
-    swapped = np.zeros((n, 3), dtype=np.float64)
-    batches = sorted_batches(pair_lengths(a_ids, b_ids), batch_size)
-    for index in tqdm(batches, desc=desc, unit="batch", disable=not show_progress, leave=False):
-        batch = collate_pairs([a_ids[i] for i in index], [b_ids[i] for i in index], pad_token_id,
-                              precision.pad_to_multiple_of)
+    forward = np.zeros((len(pairs), 3), dtype=np.float64)
+    swapped = np.zeros((len(pairs), 3), dtype=np.float64)
+    for index in tqdm(sorted_batches(pairs.lengths(), batch_size), desc=desc, unit="batch",
+                      disable=not show_progress, leave=False):
+        batch = {k: v.to(device) for k, v in pairs.batch(index, pad_token_id, precision.pad_to_multiple_of).items()}
         with autocast(precision, device):
-            a, b = model.encode_pairs(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+            a, b = model.encode_pairs(**batch)
             logits_ab, logits_ba = model.head(a, b), model.head(b, a)
         forward[index] = _softmax64(logits_ab)
         swapped[index] = swap_probs(_softmax64(logits_ba))

@@ -1,7 +1,11 @@
 """The training loop: setup, epochs of micro-batches, optimizer steps, evaluation, checkpoints.
 
 Kept as one visible function (`train`) with small builders around it. It knows nothing of DVC or
-DVCLive: metrics go to a `log_metrics(step, metrics)` callback so that only rank 0 needs a logger.
+DVCLive: metrics go to a `log_metrics(step, metrics)` callback, called on rank 0 only.
+
+Resume: every evaluation writes the last checkpoint with model, optimizer, scheduler, GradScaler, RNG
+states and `Progress` (step, epoch, micro-batch); batch order is a pure function of seed and epoch, so a
+resumed run replays exactly the batches an uninterrupted run would have seen.
 
 Accumulation: micro-batches are grouped into windows of `grad_accum_steps`; each micro-batch loss is
 divided by its window's size, so a window's gradient is the mean over its micro-batches, and the last
@@ -10,6 +14,8 @@ window of an epoch steps the optimizer even when it is shorter. The scheduler co
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
@@ -23,9 +29,10 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from .checkpoint import model_payload, save_atomic
-from .collate import collate_pairs, length_grouped_batches, pair_lengths
+from .collate import PairColumns, length_grouped_batches
 from .infer import predict_pairs
-from .metrics import kaggle_log_loss
+from .distributed import SINGLE, DistContext, all_reduce_sum, shard
+from .metrics import row_log_losses
 from .model import SiamesePreferenceModel
 from .params import TrainParams
 from .precision import Precision, autocast
@@ -54,13 +61,14 @@ class StepPlan:
 
 
 def plan_steps(train_pairs: int, batch_size: int, grad_accum_steps: int, epochs: int,
-               warmup_ratio: float) -> StepPlan:
-    micro = math.ceil(train_pairs / batch_size)
+               warmup_ratio: float, world_size: int = 1) -> StepPlan:
+    """Sizes of a run; micro-batches are counted per rank (each rank takes every world_size-th one)."""
+    micro = math.ceil(math.ceil(train_pairs / batch_size) / world_size)
     per_epoch = math.ceil(micro / grad_accum_steps)
     total = per_epoch * epochs
     return StepPlan(train_pairs=train_pairs, micro_batches_per_epoch=micro, optimizer_steps_per_epoch=per_epoch,
                     total_steps=total, warmup_steps=round(total * warmup_ratio),
-                    effective_batch=batch_size * grad_accum_steps)
+                    effective_batch=batch_size * grad_accum_steps * world_size)
 
 
 def window_size(micro_batch: int, micro_batches: int, grad_accum_steps: int) -> int:
@@ -86,13 +94,29 @@ def build_optimizer(model: SiamesePreferenceModel, lr: float, head_lr: float,
 
 
 def evaluate_loss(model: SiamesePreferenceModel, pairs: pd.DataFrame, batch_size: int, device: torch.device,
-                  precision: Precision, pad_token_id: int) -> dict[str, float]:
-    """Validation loss and accuracy (no TTA) on labelled pairs."""
-    predictions = predict_pairs(model, list(pairs["a_ids"]), list(pairs["b_ids"]), batch_size, device,
-                                precision, pad_token_id, desc="validate")
-    labels = pairs["label"].to_numpy()
-    return {"loss": kaggle_log_loss(labels, predictions.forward),
-            "acc": float((predictions.forward.argmax(axis=1) == labels).mean())}
+                  precision: Precision, pad_token_id: int, ctx: DistContext = SINGLE) -> dict[str, float]:
+    """Validation loss and accuracy (no TTA) on labelled pairs; under torchrun each rank scores every
+    world_size-th pair and the sums are all-reduced, so every rank returns the full-set figures."""
+    mine = pairs.iloc[ctx.rank::ctx.world_size]
+    predictions = predict_pairs(model, PairColumns(mine), batch_size, device, precision, pad_token_id,
+                                desc="validate", show_progress=ctx.is_main)
+    labels = mine["label"].to_numpy()
+    loss_sum, correct, count = all_reduce_sum(
+        [float(row_log_losses(labels, predictions.forward).sum()),
+         float((predictions.forward.argmax(axis=1) == labels).sum()), float(len(mine))], ctx, device)
+    return {"loss": loss_sum / count, "acc": correct / count}
+
+
+@dataclass
+class Progress:
+    """Where a run stands. Saved in the last checkpoint, so a killed run continues from there."""
+
+    step: int = 0  # optimizer steps taken
+    epoch: int = 0  # epoch in progress
+    micro: int = 0  # micro-batches of `epoch` already done (always the end of a window)
+    best_val_loss: float = math.inf
+    best_step: int = 0
+    nonfinite_run: int = 0  # optimizer steps skipped in a row by the fp16 GradScaler
 
 
 @dataclass
@@ -102,71 +126,111 @@ class TrainResult:
     steps: int
 
 
+def capture_rng() -> dict:
+    """RNG states that training draws from (dropout), for an exact resume."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs: pd.DataFrame,
           params: TrainParams, seed: int, device: torch.device, precision: Precision, pad_token_id: int,
           best_path: Path, last_path: Path, payload_extra: dict,
-          log_metrics: Callable[[int, dict[str, float]], None]) -> TrainResult:
+          log_metrics: Callable[[int, dict[str, float]], None], resume_from: dict | None = None,
+          ctx: DistContext = SINGLE) -> TrainResult:
     """Train `model` on `train_pairs`, evaluate on `valid_pairs`, and write checkpoints.
 
-    pairs: DataFrames of featurized pairs (a_ids, b_ids, label). `payload_extra` is stored in every
-    checkpoint (head and dropout, to rebuild the model). Returns the best validation loss and its step.
+    pairs: DataFrames of featurized pairs (a_ids, b_ids, a_stats, b_stats, label). `payload_extra` is
+    stored in every checkpoint (the run's fingerprint and length, to decide on resuming). `resume_from`: a last
+    checkpoint of this same run to continue from. Returns the best validation loss and its step.
     """
     torch.manual_seed(seed)
     model.to(device)
     plan = plan_steps(len(train_pairs), params.batch_size, params.grad_accum_steps, params.epochs,
-                      params.warmup_ratio)
-    log.info("train pairs %d, valid pairs %d, device %s, precision %s", plan.train_pairs, len(valid_pairs),
-             device, precision.name)
-    log.info("micro-batch %d x accumulation %d = effective batch %d; %d micro-batches and %d optimizer steps "
-             "per epoch; %d steps in all, %d warmup", params.batch_size, params.grad_accum_steps,
-             plan.effective_batch, plan.micro_batches_per_epoch, plan.optimizer_steps_per_epoch,
-             plan.total_steps, plan.warmup_steps)
+                      params.warmup_ratio, ctx.world_size)
+    if ctx.is_main:
+        log.info("train pairs %d, valid pairs %d, device %s, precision %s, processes %d", plan.train_pairs,
+                 len(valid_pairs), device, precision.name, ctx.world_size)
+        log.info("micro-batch %d x accumulation %d x processes %d = effective batch %d; %d micro-batches per "
+                 "process and %d optimizer steps per epoch; %d steps in all, %d warmup", params.batch_size,
+                 params.grad_accum_steps, ctx.world_size, plan.effective_batch, plan.micro_batches_per_epoch,
+                 plan.optimizer_steps_per_epoch, plan.total_steps, plan.warmup_steps)
 
     optimizer = build_optimizer(model, params.lr, params.head_lr, params.weight_decay)
     scheduler = get_cosine_schedule_with_warmup(optimizer, plan.warmup_steps, plan.total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.use_grad_scaler)
-    lengths = pair_lengths(train_pairs["a_ids"], train_pairs["b_ids"])
-    a_ids, b_ids = list(train_pairs["a_ids"]), list(train_pairs["b_ids"])
+    progress = Progress()
+    if resume_from is not None:
+        model.load_state_dict(resume_from["model"])
+        optimizer.load_state_dict(resume_from["optimizer"])
+        scheduler.load_state_dict(resume_from["scheduler"])
+        scaler.load_state_dict(resume_from["scaler"])
+        restore_rng(resume_from["rng"])
+        progress = Progress(**resume_from["progress"])
+        if ctx.is_main:
+            log.info("resuming at optimizer step %d (epoch %d, micro-batch %d) from %s", progress.step,
+                     progress.epoch + 1, progress.micro, last_path)
+    # DDP all-reduces gradients on backward; `no_sync` skips that on all but the last micro-batch of a window.
+    runner = torch.nn.parallel.DistributedDataParallel(model) if ctx.enabled else model
+    columns = PairColumns(train_pairs)
+    lengths = columns.lengths()
     labels = torch.tensor(train_pairs["label"].to_numpy(), dtype=torch.long)
 
-    step, best_val_loss, best_step, nonfinite_run = 0, math.inf, 0, 0
-
-    def validate_and_checkpoint(epoch: int) -> None:
-        nonlocal best_val_loss, best_step
-        metrics = evaluate_loss(model, valid_pairs, params.batch_size * 2, device, precision, pad_token_id)
+    def validate_and_checkpoint(next_epoch: int, next_micro: int) -> None:
+        metrics = evaluate_loss(model, valid_pairs, params.batch_size * 2, device, precision, pad_token_id, ctx)
         model.train()
-        log_metrics(step, {"val/loss": metrics["loss"], "val/acc": metrics["acc"]})
-        log.info("step %d: val loss %.4f, val acc %.4f", step, metrics["loss"], metrics["acc"])
-        payload = model_payload(model, **payload_extra) | {"step": step, "epoch": epoch, "val_loss": metrics["loss"]}
-        if metrics["loss"] < best_val_loss:
-            best_val_loss, best_step = metrics["loss"], step
+        progress.epoch, progress.micro = next_epoch, next_micro
+        improved = metrics["loss"] < progress.best_val_loss
+        if improved:
+            progress.best_val_loss, progress.best_step = metrics["loss"], progress.step
+        if not ctx.is_main:
+            return
+        log_metrics(progress.step, {"val/loss": metrics["loss"], "val/acc": metrics["acc"]})
+        log.info("step %d: val loss %.4f, val acc %.4f", progress.step, metrics["loss"], metrics["acc"])
+        payload = model_payload(model) | payload_extra | {"step": progress.step, "val_loss": metrics["loss"]}
+        if improved:
             save_atomic(payload, best_path)
+        # The last checkpoint is written after the best one: a kill in between resumes from the
+        # previous last checkpoint, whose best is never newer than best.pt.
         save_atomic(payload | {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                               "scaler": scaler.state_dict()}, last_path)
+                               "scaler": scaler.state_dict(), "rng": capture_rng(),
+                               "progress": dataclasses.asdict(progress)}, last_path)
 
-    for epoch in range(params.epochs):
+    for epoch in range(progress.epoch, params.epochs):
         model.train()
-        batches = length_grouped_batches(lengths, params.batch_size, seed + epoch)
+        batches = shard(length_grouped_batches(lengths, params.batch_size, seed + epoch), ctx)
+        first = progress.micro if epoch == progress.epoch else 0
         window_loss, window_correct, window_pairs = 0.0, 0, 0
-        progress = tqdm(batches, desc=f"epoch {epoch + 1}/{params.epochs}", unit="batch")
-        for micro, index in enumerate(progress):
-            batch = collate_pairs([a_ids[i] for i in index], [b_ids[i] for i in index], pad_token_id,
-                                  precision.pad_to_multiple_of)
+        bar = tqdm(range(first, len(batches)), desc=f"epoch {epoch + 1}/{params.epochs}", unit="batch",
+                   disable=not ctx.is_main)
+        for micro in bar:
+            index = batches[micro]
+            window_end = is_window_end(micro, len(batches), params.grad_accum_steps)
+            batch = {k: v.to(device) for k, v in columns.batch(index, pad_token_id, precision.pad_to_multiple_of).items()}
             target = labels[index].to(device)
-            with autocast(precision, device):
-                logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-            # The loss is computed in fp32 on upcast logits: fp16 log-softmax loses the small
-            # probability differences this task is about.
-            loss = F.cross_entropy(logits.float(), target)
-            if not torch.isfinite(loss) and not precision.use_grad_scaler:
-                raise NonFiniteLossError(
-                    f"loss is {loss.item()} at optimizer step {step + 1} (epoch {epoch + 1}, micro-batch {micro + 1}) "
-                    f"with precision {precision.name}; lower train.lr, check the input rows, or use fp32")
-            scaler.scale(loss / window_size(micro, len(batches), params.grad_accum_steps)).backward()
+            with contextlib.nullcontext() if window_end or not ctx.enabled else runner.no_sync():
+                with autocast(precision, device):
+                    logits = runner(**batch)
+                # The loss is computed in fp32 on upcast logits: fp16 log-softmax loses the small
+                # probability differences this task is about.
+                loss = F.cross_entropy(logits.float(), target)
+                if not torch.isfinite(loss) and not precision.use_grad_scaler:
+                    raise NonFiniteLossError(
+                        f"loss is {loss.item()} at optimizer step {progress.step + 1} (epoch {epoch + 1}, "
+                        f"micro-batch {micro + 1}) with precision {precision.name}; lower train.lr, check the "
+                        "input rows, or use fp32")
+                scaler.scale(loss / window_size(micro, len(batches), params.grad_accum_steps)).backward()
             window_loss += loss.item() * len(index)
             window_correct += int((logits.argmax(dim=-1) == target).sum())
             window_pairs += len(index)
-            if not is_window_end(micro, len(batches), params.grad_accum_steps):
+            if not window_end:
                 continue
             scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             torch.nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
@@ -175,19 +239,19 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
-            step += 1
+            progress.step += 1
             skipped = precision.use_grad_scaler and scaler.get_scale() < scale_before
-            nonfinite_run = nonfinite_run + 1 if skipped else 0
-            if nonfinite_run >= MAX_CONSECUTIVE_NONFINITE:
+            progress.nonfinite_run = progress.nonfinite_run + 1 if skipped else 0
+            if progress.nonfinite_run >= MAX_CONSECUTIVE_NONFINITE:
                 raise NonFiniteLossError(
-                    f"fp16 gradients were non-finite for {nonfinite_run} optimizer steps in a row up to step {step}; "
-                    "lower train.lr or train.max_grad_norm, or use train.precision=bf16/fp32")
-            train_metrics = {"train/loss": window_loss / window_pairs, "train/acc": window_correct / window_pairs}
-            log_metrics(step, train_metrics | {"train/lr": scheduler.get_last_lr()[0]})
-            progress.set_postfix(loss=f"{train_metrics['train/loss']:.4f}", step=step)
+                    f"fp16 gradients were non-finite for {progress.nonfinite_run} optimizer steps in a row up to "
+                    f"step {progress.step}; lower train.lr or train.max_grad_norm, or use train.precision=bf16/fp32")
+            if ctx.is_main:
+                train_metrics = {"train/loss": window_loss / window_pairs, "train/acc": window_correct / window_pairs}
+                log_metrics(progress.step, train_metrics | {"train/lr": scheduler.get_last_lr()[0]})
+                bar.set_postfix(loss=f"{train_metrics['train/loss']:.4f}", step=progress.step)
             window_loss, window_correct, window_pairs = 0.0, 0, 0
-            if params.eval_every_steps and step % params.eval_every_steps == 0 and micro + 1 < len(batches):
-                validate_and_checkpoint(epoch)
-        validate_and_checkpoint(epoch)
-    return TrainResult(best_val_loss=best_val_loss, best_step=best_step, steps=step)
-
+            if params.eval_every_steps and progress.step % params.eval_every_steps == 0 and micro + 1 < len(batches):
+                validate_and_checkpoint(epoch, micro + 1)
+        validate_and_checkpoint(epoch + 1, 0)
+    return TrainResult(best_val_loss=progress.best_val_loss, best_step=progress.best_step, steps=progress.step)

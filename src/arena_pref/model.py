@@ -57,16 +57,28 @@ HEADS = {"symmetric": SymmetricHead, "concat": ConcatHead}
 
 
 class SiamesePreferenceModel(nn.Module):
-    def __init__(self, backbone: nn.Module, head: str, dropout: float):
+    """Shared backbone + head. With `n_side_stats` > 0 each side's pooled vector is extended by that
+    many statistics of the side (see `encode.side_stats`) before the head compares the two sides."""
+
+    def __init__(self, backbone: nn.Module, head: str, dropout: float, n_side_stats: int = 0):
         super().__init__()
         self.backbone = backbone
-        self.head = HEADS[head](backbone.config.hidden_size, dropout)
+        self.head_name, self.dropout, self.n_side_stats = head, dropout, n_side_stats  # to rebuild from a checkpoint
+        self.head = HEADS[head](backbone.config.hidden_size + n_side_stats, dropout)
 
-    def encode_pairs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One backbone pass over the stacked (2B, L) batch -> pooled A and B sides, each (B, H)."""
+    def encode_pairs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                     side_stats: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One backbone pass over the stacked (2B, L) batch -> A and B side vectors, each (B, H + k)."""
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         # Pool in fp32: under fp16 autocast the sums over long sequences can overflow.
-        return mean_pool(hidden.float(), attention_mask).chunk(2, dim=0)
+        pooled = mean_pool(hidden.float(), attention_mask)
+        if self.n_side_stats:
+            if side_stats is None or side_stats.shape != (pooled.shape[0], self.n_side_stats):
+                raise ValueError(f"model expects side_stats of shape ({pooled.shape[0]}, {self.n_side_stats})")
+            pooled = torch.cat([pooled, side_stats.to(pooled)], dim=-1)
+        return pooled.chunk(2, dim=0)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.head(*self.encode_pairs(input_ids, attention_mask))
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                side_stats: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, 3) for the stacked batch of `collate.collate_pairs`."""
+        return self.head(*self.encode_pairs(input_ids, attention_mask, side_stats))

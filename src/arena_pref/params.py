@@ -50,6 +50,7 @@ class ModelParams:
     revision: str
     head: str  # "symmetric" or "concat"
     dropout: float
+    side_stats: bool  # append each side's answer length statistics to its pooled vector
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class TrainParams:
     precision: str
     eval_every_steps: int
     device: str
+    resume: bool  # continue from models/last.pt after a kill, when it belongs to the same run
 
 
 @dataclass(frozen=True)

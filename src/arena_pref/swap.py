@@ -24,9 +24,12 @@ def swap_probs(probs: np.ndarray) -> np.ndarray:
 
 
 def swap_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Featurized pairs (columns a_ids, b_ids, label, swapped, ...) with sides and labels exchanged."""
+    """Featurized pairs (columns label, swapped and per-side columns a_<x> / b_<x>) with every
+    per-side column pair and the labels exchanged."""
     out = pairs.copy()
-    out["a_ids"], out["b_ids"] = pairs["b_ids"], pairs["a_ids"]
+    for a_column in [c for c in pairs.columns if c.startswith("a_")]:
+        b_column = "b_" + a_column[2:]
+        out[a_column], out[b_column] = pairs[b_column], pairs[a_column]
     out["label"] = pairs["label"].map(swap_label)
     out["swapped"] = ~pairs["swapped"]
     return out

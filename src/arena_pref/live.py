@@ -1,0 +1,26 @@
+"""DVCLive for the train stage: a fresh log, or the log of a resumed run cut back to its checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from dvclive import Live
+
+
+def truncate_after(live_dir: str | Path, step: int) -> None:
+    """Drop rows logged after `step` from every metric table under `live_dir`/plots/metrics: a killed
+    run logged past its last checkpoint, and the resumed run logs those steps again."""
+    for table_path in (Path(live_dir) / "plots" / "metrics").rglob("*.tsv"):
+        table = pd.read_csv(table_path, sep="\t")
+        table[table["step"] <= step].to_csv(table_path, sep="\t", index=False)
+
+
+def open_live(live_dir: str | Path, resume_step: int | None) -> Live:
+    """A DVCLive logger writing to `live_dir`; with `resume_step` the existing log is kept up to that step.
+
+    dvcyaml=None: the plots are declared by hand in dvc.yaml (DVCLive would otherwise rewrite it).
+    """
+    if resume_step is not None:
+        truncate_after(live_dir, resume_step)
+    return Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None, resume=resume_step is not None)
