@@ -1,0 +1,203 @@
+"""The symmetric gradient-boosted-tree model (arena_pref.gbdt): swapped training copies, exact A/B
+symmetry of the averaged prediction, probabilities, and cross-validation that never trains on the
+held-out fold."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import fixture_train_rows, write_csv
+from threadpoolctl import threadpool_limits
+
+import arena_pref.gbdt as gbdt
+from arena_pref.data import assign_folds, read_rows
+from arena_pref.features import pair_features, swap_feature_frame
+from arena_pref.gbdt import GbdtModel, GbdtSettings, cross_validate, fit_gbdt, predict_gbdt
+from arena_pref.metrics import kaggle_log_loss
+from arena_pref.swap import swap_probs
+
+# Tiny data: few rounds and small leaves, so the trees really split.
+FAST = GbdtSettings(learning_rate=0.1, max_iter=15, max_leaf_nodes=4, min_samples_leaf=3, l2_regularization=0.0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_openmp_thread():
+    """sklearn's OpenMP threads cost far more than they save on a few dozen rows (and on a busy
+    machine oversubscription makes the fits 10x slower); results do not depend on the thread count."""
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory) -> pd.DataFrame:
+    path = write_csv(tmp_path_factory.mktemp("gbdt") / "train.csv", fixture_train_rows(36))
+    clean, _ = read_rows(path, labelled=True)
+    return assign_folds(clean, n_folds=3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def features(rows) -> pd.DataFrame:
+    return pair_features(rows)
+
+
+@pytest.fixture(scope="module")
+def model(rows, features) -> GbdtModel:
+    return fit_gbdt(features, rows["label"], FAST)
+
+
+# ------------------------------------------------------------------------------------------ settings
+
+def test_default_settings():
+    s = GbdtSettings()
+    assert dataclasses.asdict(s) == {"learning_rate": 0.02, "max_iter": 200, "max_leaf_nodes": 4,
+                                     "min_samples_leaf": 50, "l2_regularization": 1.0, "early_stopping": False,
+                                     "seed": 42}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.max_iter = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("field, value", [("learning_rate", 0.0), ("max_iter", 0), ("max_leaf_nodes", 1),
+                                          ("min_samples_leaf", 0), ("l2_regularization", -1.0)])
+def test_settings_reject_out_of_range(field, value):
+    with pytest.raises(ValueError, match=field):
+        GbdtSettings(**{field: value})
+
+
+# ------------------------------------------------------------------------------------------ fit
+
+def test_fit_trains_on_rows_and_their_swapped_copies(monkeypatch, rows, features):
+    seen = {}
+    original_fit = gbdt.HistGradientBoostingClassifier.fit
+
+    def recording_fit(self, x, y, *args, **kwargs):
+        seen["x"], seen["y"], seen["params"] = np.array(x), np.array(y), self.get_params()
+        return original_fit(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(gbdt.HistGradientBoostingClassifier, "fit", recording_fit)
+    labels = rows["label"].to_numpy()
+    fit_gbdt(features, labels, FAST)
+    n = len(features)
+    np.testing.assert_array_equal(seen["x"][:n], features.to_numpy())
+    np.testing.assert_array_equal(seen["x"][n:], swap_feature_frame(features).to_numpy())
+    np.testing.assert_array_equal(seen["y"], np.concatenate([labels, np.array([1, 0, 2])[labels]]))
+    assert seen["params"]["early_stopping"] is False
+    assert seen["params"]["max_iter"] == FAST.max_iter and seen["params"]["random_state"] == FAST.seed
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([2] * 36, "at least two classes"),
+    ([0] * 35 + [3], "must be 0, 1 or 2"),
+    ([0] * 5, "36 feature rows but 5 labels"),
+])
+def test_fit_rejects_bad_labels(features, labels, message):
+    with pytest.raises(ValueError, match=message):
+        fit_gbdt(features, labels, FAST)
+
+
+# ------------------------------------------------------------------------------------------ predict
+
+def test_predict_probabilities(model, features):
+    probs = predict_gbdt(model, features)
+    assert probs.shape == (len(features), 3) and probs.dtype == np.float64
+    assert ((probs >= 0) & (probs <= 1)).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+
+
+def test_predict_is_exactly_symmetric(model, features):
+    forward = predict_gbdt(model, features)
+    swapped = predict_gbdt(model, swap_feature_frame(features))
+    np.testing.assert_array_equal(swapped, swap_probs(forward))
+
+
+def test_identical_answers_get_equal_win_probabilities(model, features):
+    identical = features["pair_identical"].to_numpy() == 1.0
+    assert identical.any()
+    probs = predict_gbdt(model, features[identical])
+    np.testing.assert_array_equal(probs[:, 0], probs[:, 1])
+
+
+def test_predict_is_the_mean_of_forward_and_swapped_back(model, features):
+    forward = model.estimator.predict_proba(features.to_numpy())
+    backward = swap_probs(model.estimator.predict_proba(swap_feature_frame(features).to_numpy()))
+    np.testing.assert_array_equal(predict_gbdt(model, features), (forward + backward) / 2.0)
+
+
+def test_predict_learns_something(model, rows, features):
+    # On its own training rows a fitted model beats the uniform guess.
+    assert kaggle_log_loss(rows["label"].to_numpy(), predict_gbdt(model, features)) < np.log(3)
+
+
+def test_predict_rejects_other_columns(model, features):
+    with pytest.raises(ValueError, match="unexpected"):
+        predict_gbdt(model, features.assign(pair_extra=1.0))
+    with pytest.raises(ValueError, match="other order"):
+        predict_gbdt(model, features[list(reversed(features.columns))])
+
+
+def test_predict_empty_frame(model, features):
+    assert predict_gbdt(model, features.iloc[:0]).shape == (0, 3)
+
+
+def test_class_missing_from_training_gets_zero_probability(features):
+    labels = np.array([0, 1] * 18)  # no tie
+    model = fit_gbdt(features, labels, FAST)
+    probs = predict_gbdt(model, features)
+    assert probs.shape == (36, 3)
+    assert (probs[:, 2] == 0).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------ cross-validation
+
+def test_cross_validate_never_trains_on_the_held_out_fold(monkeypatch, rows, features):
+    seen = []
+    original_fit = gbdt.fit_gbdt
+
+    def recording_fit(train_features, labels, settings):
+        seen.append(list(train_features.index))
+        return original_fit(train_features, labels, settings)
+
+    monkeypatch.setattr(gbdt, "fit_gbdt", recording_fit)
+    by_id = features.set_axis(rows["id"].to_numpy())  # so the recorded index names the rows
+    oof, losses = cross_validate(rows, by_id, FAST)
+    folds = sorted(rows["fold"].unique())
+    assert folds == [0, 1, 2] and len(seen) == 3 and len(losses) == 3
+    for fold, trained_ids in zip(folds, seen):
+        expected = rows.loc[rows["fold"] != fold, "id"].tolist()
+        assert trained_ids == expected
+        assert not set(trained_ids) & set(rows.loc[rows["fold"] == fold, "id"])
+
+
+def test_cross_validate_oof_and_losses(rows, features):
+    oof, losses = cross_validate(rows, features, FAST)
+    assert oof.shape == (len(rows), 3) and np.isfinite(oof).all()
+    np.testing.assert_allclose(oof.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    labels, folds = rows["label"].to_numpy(), rows["fold"].to_numpy()
+    for fold, loss in zip(sorted(set(folds)), losses):
+        assert loss == kaggle_log_loss(labels[folds == fold], oof[folds == fold])
+        # Each fold's prediction is the prediction of a model fitted on the other folds.
+        model = fit_gbdt(features[folds != fold], labels[folds != fold], FAST)
+        np.testing.assert_array_equal(oof[folds == fold], predict_gbdt(model, features[folds == fold]))
+
+
+def test_cross_validate_ignores_held_out_labels(rows, features):
+    # Changing the labels of fold 0 leaves fold 0's out-of-fold predictions exactly as they were.
+    oof, _ = cross_validate(rows, features, FAST)
+    changed = rows.copy()
+    in_fold0 = changed["fold"] == 0
+    changed.loc[in_fold0, "label"] = (changed.loc[in_fold0, "label"] + 1) % 3
+    oof_changed, _ = cross_validate(changed, features, FAST)
+    np.testing.assert_array_equal(oof_changed[in_fold0.to_numpy()], oof[in_fold0.to_numpy()])
+    assert not np.array_equal(oof_changed[~in_fold0.to_numpy()], oof[~in_fold0.to_numpy()])
+
+
+def test_cross_validate_rejects_unassigned_folds_and_misaligned_features(rows, features):
+    with pytest.raises(ValueError, match="fold -1"):
+        cross_validate(rows.assign(fold=-1), features, FAST)
+    with pytest.raises(ValueError, match="feature rows"):
+        cross_validate(rows, features.iloc[:-1], FAST)
+    with pytest.raises(ValueError, match="at least two folds"):
+        cross_validate(rows.assign(fold=0), features, FAST)
