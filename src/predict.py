@@ -1,21 +1,22 @@
-"""Stage predict: test pairs -> submission.csv with the best checkpoint (swap TTA by predict.tta).
+"""Stage predict: test pairs -> probabilities from the siamese model, averaged over the trained folds.
 
-    python src/predict.py --features data/features --prepared data/prepared --model models/best.pt \
-        --out submission.csv
-The submission has one row per test id, in test.csv order, and is refused unless every row is a
-finite probability vector summing to 1.
+    python src/predict.py --features data/features --models models --out data/predictions/test_siamese.csv
+Each fold's best checkpoint predicts every test pair (swap TTA by predict.tta); the fold models'
+probabilities are averaged. The ensemble stage turns this into submission.csv.
 """
 
 import argparse
 import logging
 
+import numpy as np
 import pandas as pd
 
 from arena_pref.collate import PairColumns
 from arena_pref.files import read_json, setup_logging
+from arena_pref.folds import fold_dir, validation_folds
 from arena_pref.infer import load_for_inference, predict_pairs
 from arena_pref.params import load_params
-from arena_pref.submission import build_submission
+from arena_pref.predictions import probs_frame, write_probs
 
 log = logging.getLogger("predict")
 
@@ -23,23 +24,26 @@ log = logging.getLogger("predict")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--features", required=True)
-    parser.add_argument("--prepared", required=True)
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--models", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     setup_logging()
     params = load_params()
-    model, device, precision = load_for_inference(args.model, params.train.device, params.train.precision)
-    test = pd.read_parquet(f"{args.features}/test.parquet")
+    test_pairs = pd.read_parquet(f"{args.features}/test.parquet")
+    test = PairColumns(test_pairs)
     pad_token_id = read_json(f"{args.features}/meta.json")["pad_token_id"]
-    predictions = predict_pairs(model, PairColumns(test), params.predict.batch_size,
-                                device, precision, pad_token_id, desc="predict")
-    probs = predictions.tta if params.predict.tta else predictions.forward
-    # The guard checks against the prepared test ids, not the features, so a lost row cannot pass.
-    expected_ids = pd.read_parquet(f"{args.prepared}/test.parquet", columns=["id"])["id"].tolist()
-    submission = build_submission(test["id"].tolist(), probs, expected_ids)
-    submission.to_csv(args.out, index=False)
-    log.info("wrote %s: %d rows (TTA %s)", args.out, len(submission), params.predict.tta)
+    folds = validation_folds(pd.read_parquet(f"{args.features}/train.parquet", columns=["fold"])["fold"].to_numpy(),
+                             params.train.fold)
+    fold_probs = []
+    for fold in folds:
+        model, device, precision = load_for_inference(f"{fold_dir(args.models, fold)}/best.pt", params.train.device,
+                                                      params.train.precision)
+        predictions = predict_pairs(model, test, params.predict.batch_size, device, precision, pad_token_id,
+                                    desc=f"predict fold {fold}")
+        fold_probs.append(predictions.tta if params.predict.tta else predictions.forward)
+    write_probs(probs_frame(test_pairs["id"], np.mean(fold_probs, axis=0)), args.out)
+    log.info("wrote %s: %d test pairs, mean of %d fold model(s), TTA %s", args.out, len(test), len(folds),
+             params.predict.tta)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
-"""Stage train: fine-tune the siamese model on every fold but train.fold, validate on train.fold.
+"""Stage train: fine-tune the siamese model for validation fold train.fold, or for every fold (-1).
 
     python src/train.py --features data/features --models models --live-dir metrics/train
-Reads base.seed, model.* and train.* from params.yaml. Writes models/best.pt (lowest validation
-loss), models/last.pt (with optimizer state, for resuming), and DVCLive logs of loss and accuracy.
+Reads base.seed, model.* and train.* from params.yaml. Per validation fold k it writes
+models/fold_k/best.pt (lowest validation loss), models/fold_k/last.pt (with optimizer state, for
+resuming) and DVCLive logs of loss and accuracy under metrics/train/fold_k.
 
-With train.resume, a rerun after a crash or kill continues from models/last.pt when that checkpoint
-belongs to the same run (same params and features) and did not finish; otherwise it starts afresh.
+With train.resume, a rerun after a crash or kill continues from the last checkpoints when they belong
+to the same run (same params and features): finished folds are kept, the interrupted one resumes.
 Multi-GPU: `torchrun --nproc_per_node N src/train.py ...` (see README); rank 0 logs and checkpoints.
 """
 
@@ -25,7 +26,7 @@ from arena_pref.checkpoint import load_checkpoint
 from arena_pref.distributed import barrier, init_from_env, shutdown
 from arena_pref.encode import SIDE_STATS
 from arena_pref.files import read_json, setup_logging
-from arena_pref.folds import split_fold
+from arena_pref.folds import fold_dir, split_fold, validation_folds
 from arena_pref.live import open_live
 from arena_pref.loop import train
 from arena_pref.model import SiamesePreferenceModel
@@ -46,27 +47,76 @@ def check_fits_positions(config, pairs: pd.DataFrame) -> None:
                          f"{limit} positions; set featurize.max_tokens_per_side <= {limit}")
 
 
-def run_fingerprint(params: Params, features_meta: dict, world_size: int) -> str:
-    """Identity of a training run: a last checkpoint is resumable only by a run with the same one."""
+def run_fingerprint(params: Params, features_meta: dict, world_size: int, fold: int) -> str:
+    """Identity of one fold's training run: a last checkpoint is resumable only by a run with the same one."""
     train_settings = asdict(params.train)
     train_settings.pop("resume")
     identity = {"seed": params.base.seed, "model": asdict(params.model), "train": train_settings,
-                "features": features_meta, "world_size": world_size}
+                "features": features_meta, "world_size": world_size, "fold": fold}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
-def resumable_checkpoint(last_path: Path, fingerprint: str) -> dict | None:
-    """The last checkpoint if it belongs to this run and stopped before the end, else None (logged)."""
+FINISHED = "finished"
+
+
+def checkpoint_state(last_path: Path, fingerprint: str) -> dict | str | None:
+    """FINISHED, the checkpoint to resume from, or None (no checkpoint, or one of another run)."""
     if not last_path.is_file():
         return None
     checkpoint = load_checkpoint(last_path)
     if checkpoint.get("fingerprint") != fingerprint:
-        log.info("%s belongs to a run with other params or features: starting afresh", last_path)
+        log.info("%s belongs to a run with other params or features", last_path)
         return None
-    if checkpoint["progress"]["epoch"] >= checkpoint["epochs"]:
-        log.info("%s is the end of a finished run: starting afresh", last_path)
-        return None
-    return checkpoint
+    return FINISHED if checkpoint["progress"]["epoch"] >= checkpoint["epochs"] else checkpoint
+
+
+def plan_folds(states: dict[int, dict | str | None], resume: bool) -> dict[int, dict | str | None]:
+    """What to do per fold: FINISHED (keep its outputs), a checkpoint (resume), None (train afresh).
+
+    Finished folds are kept only while resuming an interrupted run (some fold unfinished). When every
+    fold already finished, DVC reran the stage on purpose (forced, or code changed): train afresh.
+    """
+    interrupted = any(state is not None and state != FINISHED for state in states.values()) or (
+        any(state == FINISHED for state in states.values()) and any(state is None for state in states.values()))
+    if not resume or not interrupted:
+        if resume and states and all(state == FINISHED for state in states.values()):
+            log.info("every fold of this run already finished: training afresh")
+        return {fold: None for fold in states}
+    return states
+
+
+def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, params: Params, features_meta: dict,
+                   fingerprint: str, models_dir: Path, live_dir: Path, device, precision, ctx) -> None:
+    train_pairs, valid_pairs = split_fold(pairs, fold)
+    backbone = load_pretrained_backbone(params.model.backbone, params.model.revision)
+    check_fits_positions(backbone.config, pairs)
+    n_side_stats = len(SIDE_STATS) if params.model.side_stats else 0
+    torch.manual_seed(params.base.seed)  # the head's initial weights
+    model = SiamesePreferenceModel(backbone, params.model.head, params.model.dropout, n_side_stats)
+    best_path, last_path = models_dir / "best.pt", models_dir / "last.pt"
+    if resume_from is None and ctx.is_main:
+        # Outputs are persisted between runs (dvc.yaml) so that a resume finds them; a fresh run must
+        # not leave a stale best.pt or stale curves behind.
+        shutil.rmtree(models_dir, ignore_errors=True)
+        shutil.rmtree(live_dir, ignore_errors=True)
+    barrier(ctx)
+    payload_extra = {"fingerprint": fingerprint, "epochs": params.train.epochs, "fold": fold}
+    args = (model, train_pairs, valid_pairs, params.train, params.base.seed, device, precision,
+            features_meta["pad_token_id"], best_path, last_path, payload_extra)
+    if not ctx.is_main:
+        train(*args, lambda *_: None, resume_from, ctx)
+        return
+    log.info("fold %d: %d training and %d validation pairs", fold, len(train_pairs), len(valid_pairs))
+    with open_live(live_dir, resume_from["step"] if resume_from else None) as live:
+        def log_metrics(step: int, metrics: dict) -> None:
+            live.step = step
+            for name, value in metrics.items():
+                live.log_metric(name, value)
+
+        result = train(*args, log_metrics, resume_from, ctx)
+        live.summary["best"] = {"val_loss": result.best_val_loss, "step": result.best_step}
+    log.info("fold %d: best validation loss %.4f at step %d of %d", fold, result.best_val_loss, result.best_step,
+             result.steps)
 
 
 def main() -> None:
@@ -86,43 +136,29 @@ def main() -> None:
 
     pairs = pd.read_parquet(f"{args.features}/train.parquet")
     features_meta = read_json(f"{args.features}/meta.json")
-    train_pairs, valid_pairs = split_fold(pairs, params.train.fold)
-    backbone = load_pretrained_backbone(params.model.backbone, params.model.revision)
-    check_fits_positions(backbone.config, pairs)
-    n_side_stats = len(SIDE_STATS) if params.model.side_stats else 0
-    torch.manual_seed(params.base.seed)  # the head's initial weights
-    model = SiamesePreferenceModel(backbone, params.model.head, params.model.dropout, n_side_stats)
-
-    models, live_dir = Path(args.models), Path(args.live_dir)
-    best_path, last_path = models / "best.pt", models / "last.pt"
-    fingerprint = run_fingerprint(params, features_meta, ctx.world_size)
-    resume_from = resumable_checkpoint(last_path, fingerprint) if params.train.resume else None
-    if resume_from is None and ctx.is_main:
-        # Outputs are persisted between runs (dvc.yaml) so that a resume finds them; a fresh run must
-        # not leave a stale best.pt or stale curves behind.
-        best_path.unlink(missing_ok=True)
-        last_path.unlink(missing_ok=True)
-        shutil.rmtree(live_dir, ignore_errors=True)
-    barrier(ctx)
-    payload_extra = {"fingerprint": fingerprint, "epochs": params.train.epochs}
-
-    if not ctx.is_main:
-        train(model, train_pairs, valid_pairs, params.train, params.base.seed, device, precision,
-              features_meta["pad_token_id"], best_path, last_path, payload_extra, lambda *_: None, resume_from, ctx)
-        shutdown(ctx)
-        return
-    with open_live(live_dir, resume_from["step"] if resume_from else None) as live:
-        def log_metrics(step: int, metrics: dict) -> None:
-            live.step = step
-            for name, value in metrics.items():
-                live.log_metric(name, value)
-
-        result = train(model, train_pairs, valid_pairs, params.train, params.base.seed, device, precision,
-                       features_meta["pad_token_id"], best_path, last_path, payload_extra, log_metrics,
-                       resume_from, ctx)
-        live.summary["best"] = {"val_loss": result.best_val_loss, "step": result.best_step}
-    log.info("best validation loss %.4f at step %d of %d", result.best_val_loss, result.best_step, result.steps)
+    folds = validation_folds(pairs["fold"].to_numpy(), params.train.fold)
+    fingerprints = {fold: run_fingerprint(params, features_meta, ctx.world_size, fold) for fold in folds}
+    states = {fold: checkpoint_state(Path(fold_dir(args.models, fold)) / "last.pt", fingerprints[fold])
+              for fold in folds}
+    plan = plan_folds(states, params.train.resume)
+    if ctx.is_main:
+        remove_other_folds(Path(args.models), Path(args.live_dir), folds)
+    for fold, state in plan.items():
+        if state == FINISHED:
+            log.info("fold %d finished in the interrupted run: kept", fold)
+            continue
+        train_one_fold(fold, state, pairs, params, features_meta, fingerprints[fold], Path(fold_dir(args.models, fold)),
+                       Path(fold_dir(args.live_dir, fold)), device, precision, ctx)
     shutdown(ctx)
+
+
+def remove_other_folds(models: Path, live_root: Path, folds: list[int]) -> None:
+    """Drop fold outputs of an earlier run that validated on other folds (the outputs are persisted)."""
+    keep = {f"fold_{fold}" for fold in folds}
+    for root in (models, live_root):
+        for path in root.glob("fold_*"):
+            if path.name not in keep:
+                shutil.rmtree(path)
 
 
 if __name__ == "__main__":

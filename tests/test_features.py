@@ -271,3 +271,11 @@ def test_fixture_rows_through_csv(tmp_path):
     assert np.isfinite(frame.to_numpy()).all()
     assert frame.loc[0, "pair_identical"] == 1.0  # ["A", ""] vs ["A", ""] after padding
     assert frame.loc[0, "a_answered_turns"] == 1.0 and frame.loc[0, "pair_turns"] == 2.0
+
+
+def test_pair_features_accept_turns_read_back_from_parquet(tmp_path):
+    from arena_pref.files import write_parquet
+    rows, _ = read_rows(write_csv(tmp_path / "train.csv", fixture_train_rows(6)), labelled=True)
+    write_parquet(rows, tmp_path / "rows.parquet")
+    round_tripped = pd.read_parquet(tmp_path / "rows.parquet")
+    pd.testing.assert_frame_equal(pair_features(round_tripped), pair_features(rows))

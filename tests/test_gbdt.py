@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 import arena_pref.gbdt as gbdt
 from arena_pref.data import assign_folds, read_rows
 from arena_pref.features import pair_features, swap_feature_frame
-from arena_pref.gbdt import GbdtModel, GbdtSettings, cross_validate, fit_gbdt, predict_gbdt
+from arena_pref.gbdt import GbdtModel, GbdtSettings, cross_fit, fit_gbdt, predict_gbdt
 from arena_pref.metrics import kaggle_log_loss
 from arena_pref.swap import swap_probs
 
@@ -152,7 +152,7 @@ def test_class_missing_from_training_gets_zero_probability(features):
 
 # ------------------------------------------------------------------------------------------ cross-validation
 
-def test_cross_validate_never_trains_on_the_held_out_fold(monkeypatch, rows, features):
+def test_cross_fit_never_trains_on_the_held_out_fold(monkeypatch, rows, features):
     seen = []
     original_fit = gbdt.fit_gbdt
 
@@ -162,7 +162,8 @@ def test_cross_validate_never_trains_on_the_held_out_fold(monkeypatch, rows, fea
 
     monkeypatch.setattr(gbdt, "fit_gbdt", recording_fit)
     by_id = features.set_axis(rows["id"].to_numpy())  # so the recorded index names the rows
-    oof, losses = cross_validate(rows, by_id, FAST)
+    fit = cross_fit(rows, by_id, FAST, [0, 1, 2])
+    losses = fit.fold_losses
     folds = sorted(rows["fold"].unique())
     assert folds == [0, 1, 2] and len(seen) == 3 and len(losses) == 3
     for fold, trained_ids in zip(folds, seen):
@@ -171,33 +172,49 @@ def test_cross_validate_never_trains_on_the_held_out_fold(monkeypatch, rows, fea
         assert not set(trained_ids) & set(rows.loc[rows["fold"] == fold, "id"])
 
 
-def test_cross_validate_oof_and_losses(rows, features):
-    oof, losses = cross_validate(rows, features, FAST)
+def test_cross_fit_oof_and_losses(rows, features):
+    fit = cross_fit(rows, features, FAST, [0, 1, 2], test_features=features.iloc[:4])
+    oof = fit.oof
     assert oof.shape == (len(rows), 3) and np.isfinite(oof).all()
     np.testing.assert_allclose(oof.sum(axis=1), 1.0, rtol=0, atol=1e-12)
     labels, folds = rows["label"].to_numpy(), rows["fold"].to_numpy()
-    for fold, loss in zip(sorted(set(folds)), losses):
+    test_by_fold = []
+    for fold, loss in fit.fold_losses.items():
         assert loss == kaggle_log_loss(labels[folds == fold], oof[folds == fold])
         # Each fold's prediction is the prediction of a model fitted on the other folds.
         model = fit_gbdt(features[folds != fold], labels[folds != fold], FAST)
         np.testing.assert_array_equal(oof[folds == fold], predict_gbdt(model, features[folds == fold]))
+        test_by_fold.append(predict_gbdt(model, features.iloc[:4]))
+    np.testing.assert_allclose(fit.test, np.mean(test_by_fold, axis=0))
 
 
-def test_cross_validate_ignores_held_out_labels(rows, features):
+def test_cross_fit_one_fold_leaves_the_others_unpredicted_and_trains_extra_rows(rows, features):
+    extra = rows.copy()
+    extra.loc[extra["fold"] == 2, "fold"] = -2  # fold 2's rows become extra training rows
+    fit = cross_fit(extra, features, FAST, [0])
+    in_fold0 = (extra["fold"] == 0).to_numpy()
+    assert np.isfinite(fit.oof[in_fold0]).all() and np.isnan(fit.oof[~in_fold0]).all()
+    assert list(fit.fold_losses) == [0] and fit.test is None
+    labels = extra["label"].to_numpy()
+    model = fit_gbdt(features[~in_fold0], labels[~in_fold0], FAST)
+    np.testing.assert_array_equal(fit.oof[in_fold0], predict_gbdt(model, features[in_fold0]))
+
+
+def test_cross_fit_ignores_held_out_labels(rows, features):
     # Changing the labels of fold 0 leaves fold 0's out-of-fold predictions exactly as they were.
-    oof, _ = cross_validate(rows, features, FAST)
+    oof = cross_fit(rows, features, FAST, [0, 1, 2]).oof
     changed = rows.copy()
     in_fold0 = changed["fold"] == 0
     changed.loc[in_fold0, "label"] = (changed.loc[in_fold0, "label"] + 1) % 3
-    oof_changed, _ = cross_validate(changed, features, FAST)
+    oof_changed = cross_fit(changed, features, FAST, [0, 1, 2]).oof
     np.testing.assert_array_equal(oof_changed[in_fold0.to_numpy()], oof[in_fold0.to_numpy()])
     assert not np.array_equal(oof_changed[~in_fold0.to_numpy()], oof[~in_fold0.to_numpy()])
 
 
-def test_cross_validate_rejects_unassigned_folds_and_misaligned_features(rows, features):
+def test_cross_fit_rejects_unassigned_folds_and_misaligned_features(rows, features):
     with pytest.raises(ValueError, match="fold -1"):
-        cross_validate(rows.assign(fold=-1), features, FAST)
+        cross_fit(rows.assign(fold=-1), features, FAST, [0])
     with pytest.raises(ValueError, match="feature rows"):
-        cross_validate(rows, features.iloc[:-1], FAST)
-    with pytest.raises(ValueError, match="at least two folds"):
-        cross_validate(rows.assign(fold=0), features, FAST)
+        cross_fit(rows, features.iloc[:-1], FAST, [0])
+    with pytest.raises(ValueError, match=r"folds \[7\] have no rows"):
+        cross_fit(rows, features, FAST, [0, 7])

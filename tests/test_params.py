@@ -173,8 +173,8 @@ def test_wrong_types(raw_params, key, value, message):
     ("model.head", "mean", "model.head must be one of ('symmetric', 'concat')"),
     ("model.dropout", 1.0, "model.dropout must be in [0, 1)"),
     ("model.dropout", -0.1, "model.dropout must be in [0, 1)"),
-    ("train.fold", 5, "train.fold must be in [0, prepare.n_folds)"),
-    ("train.fold", -1, "train.fold must be in [0, prepare.n_folds)"),
+    ("train.fold", 5, "train.fold must be -1 (all folds) or in [0, prepare.n_folds)"),
+    ("train.fold", -2, "train.fold must be -1 (all folds) or in [0, prepare.n_folds)"),
     ("train.epochs", 0, "train.epochs must be >= 1"),
     ("train.batch_size", 0, "train.batch_size must be >= 1"),
     ("train.grad_accum_steps", 0, "train.grad_accum_steps must be >= 1"),
@@ -200,10 +200,21 @@ def test_out_of_range(raw_params, key, value, message):
 def test_fold_checked_against_n_folds(raw_params):
     raw = _with(raw_params, "prepare.n_folds", 3)
     raw["train"]["fold"] = 3
-    with pytest.raises(ParamsError, match=r"train.fold must be in \[0, prepare.n_folds\)"):
+    with pytest.raises(ParamsError, match=r"train.fold must be -1 \(all folds\) or in \[0, prepare.n_folds\)"):
         parse_params(raw)
     raw["train"]["fold"] = 2
     assert parse_params(raw).train.fold == 2
+    raw["train"]["fold"] = -1
+    assert parse_params(raw).train.fold == -1
+
+
+def test_extra_train_csvs_is_a_list_of_paths(raw_params):
+    assert parse_params(_with(raw_params, "data.extra_train_csvs", None)).data.extra_train_csvs == []
+    assert parse_params(_with(raw_params, "data.extra_train_csvs", ["a.csv"])).data.extra_train_csvs == ["a.csv"]
+    with pytest.raises(ParamsError, match=r"data.extra_train_csvs must be a list"):
+        parse_params(_with(raw_params, "data.extra_train_csvs", "a.csv"))
+    with pytest.raises(ParamsError, match=r"data.extra_train_csvs\[0\] must be a non-empty string"):
+        parse_params(_with(raw_params, "data.extra_train_csvs", [3]))
 
 
 @pytest.mark.parametrize("key, value", [

@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "prepare": {"n_folds": 3},
     "featurize": {"max_tokens_per_side": 48},
-    "train": {"epochs": 1, "batch_size": 4, "grad_accum_steps": 2, "eval_every_steps": 2, "device": "cpu"},
+    "train": {"fold": -1, "epochs": 1, "batch_size": 4, "grad_accum_steps": 2, "eval_every_steps": 2,
+              "device": "cpu"},
+    "gbdt": {"max_iter": 10, "min_samples_leaf": 3},
     "evaluate": {"batch_size": 8},
     "predict": {"batch_size": 8},
 }
@@ -65,7 +67,7 @@ def repo(tmp_path_factory, tiny_backbone_dir) -> tuple[Path, dict]:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     for section, values in TINY.items():
         params[section].update(values)
-    params["data"] = {"train_csv": "data/raw/train.csv", "test_csv": "data/raw/test.csv"}
+    params["data"].update({"train_csv": "data/raw/train.csv", "test_csv": "data/raw/test.csv"})
     params["model"]["backbone"] = str(tiny_backbone_dir)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
@@ -96,18 +98,36 @@ def test_repro_writes_metrics_and_plot_data(repo):
     assert report["train"]["rows"] == 30 and report["test"]["rows"] == 3
     assert report["train"]["repairs"]["null_turns"] > 0
     evaluation = json.loads((path / "metrics/evaluate/metrics.json").read_text())
-    for key in ("log_loss", "accuracy", "with_tta", "no_tta", "swap_flip_rate", "per_class"):
+    for key in ("log_loss", "accuracy", "with_tta", "no_tta", "swap_flip_rate", "per_class", "cv"):
         assert key in evaluation
-    train_metrics = json.loads((path / "metrics/train/metrics.json").read_text())
-    assert train_metrics["step"] >= 2 and "val" in train_metrics and "best" in train_metrics
-    for tsv in ("train/loss.tsv", "train/acc.tsv", "val/loss.tsv", "val/acc.tsv"):
-        table = pd.read_csv(path / "metrics/train/plots/metrics" / tsv, sep="\t")
-        assert len(table) >= 1 and "step" in table.columns
+    assert evaluation["folds"] == [0, 1, 2] and evaluation["rows"] == 30  # every row predicted out of fold
+    assert set(evaluation["cv"]["per_fold"]) == {"0", "1", "2"}
+    for fold in range(3):
+        assert (path / f"models/fold_{fold}/best.pt").is_file()
+        summary = json.loads((path / f"metrics/train/fold_{fold}/metrics.json").read_text())
+        assert summary["step"] >= 2 and "val" in summary and "best" in summary
+        for tsv in ("train/loss.tsv", "train/acc.tsv", "val/loss.tsv", "val/acc.tsv"):
+            table = pd.read_csv(path / f"metrics/train/fold_{fold}/plots/metrics" / tsv, sep="\t")
+            assert len(table) >= 1 and "step" in table.columns
     confusion = pd.read_csv(path / "metrics/evaluate/confusion.csv")
     assert len(confusion) == evaluation["rows"]
     assert set(pd.read_csv(path / "metrics/evaluate/calibration.csv").columns) == {"confidence", "accuracy", "count"}
-    valid = pd.read_csv(path / "data/predictions/valid.csv", dtype={"id": str})
-    assert len(valid) == evaluation["rows"] and valid["id"].is_unique
+
+
+@pytest.mark.slow
+def test_out_of_fold_predictions_cover_every_labelled_row_once(repo):
+    path, _ = repo
+    train_ids = set(pd.read_csv(path / "data/raw/train.csv", dtype={"id": str})["id"])
+    for member in ("siamese", "gbdt", "ensemble"):
+        oof = pd.read_csv(path / f"data/predictions/oof_{member}.csv", dtype={"id": str})
+        assert oof["id"].is_unique and set(oof["id"]) == train_ids, member
+        probs = oof[["winner_model_a", "winner_model_b", "winner_tie"]].to_numpy()
+        assert abs(probs.sum(axis=1) - 1).max() < 1e-9
+    ensemble = json.loads((path / "metrics/ensemble/metrics.json").read_text())
+    assert ensemble["cross_fitted"] is True
+    for member in ("siamese", "gbdt", "ensemble"):
+        assert set(ensemble[member]["cv"]["per_fold"]) == {"0", "1", "2"}
+    assert 0.0 <= ensemble["blend"]["siamese_weight"] <= 1.0
 
 
 @pytest.mark.slow

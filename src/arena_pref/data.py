@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
+
+from .folds import EXTRA_FOLD, NO_FOLD
 
 TEXT_COLUMNS = ("prompt", "response_a", "response_b")
 LABEL_COLUMNS = ("winner_model_a", "winner_model_b", "winner_tie")
@@ -108,6 +111,41 @@ def parse_turns(cell: str, counts: RepairCounts) -> list[str]:
     return turns
 
 
+def _csv_records(f):
+    """csv records of an open file, blank lines skipped as pandas skips them (so numbers agree)."""
+    return (record for record in csv.reader(f) if record)
+
+
+def _delimiter_hint(header: list[str]) -> str | None:
+    """A hint when the header is one column holding another separator, else None."""
+    if len(header) == 1 and any(sep in header[0] for sep in (";", "\t", "|")):
+        return "the header is one column: is the file comma-separated?"
+    return None
+
+
+def _first_long_row(path: Path) -> tuple[list[str], int | None]:
+    """The header and the number (from 1) of the first data row with more fields than it (or None).
+
+    Only called once pandas has refused the file: its messages count blank lines and the header, so
+    they do not give the row number that the other errors use.
+    """
+    limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)  # answers of a megabyte exceed csv's default 128 KiB per field
+    header: list[str] = []
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            records = _csv_records(f)
+            header = next(records, [])
+            for number, record in enumerate(records, start=1):
+                if len(record) > len(header):
+                    return header, number
+    except csv.Error:
+        pass
+    finally:
+        csv.field_size_limit(limit)
+    return header, None
+
+
 def _read_raw_csv(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(path, "file not found")
@@ -116,10 +154,20 @@ def _read_raw_csv(path: Path) -> pd.DataFrame:
     try:
         # dtype=str and keep_default_na=False: read every cell verbatim, so "null", "NA" and ids with
         # leading zeros survive; encoding utf-8-sig strips a BOM that Excel exports add.
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        # index_col=False: when the first data row has more fields than the header, pandas would
+        # otherwise make its first field the index and shift every cell one column left; with
+        # index_col=False it drops the extra field with a ParserWarning instead, made an error here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", index_col=False)
     except UnicodeDecodeError as err:
         raise DataError(path, f"not UTF-8 (byte {err.start}: {err.reason}); re-save the file as UTF-8") from None
-    except (pd.errors.ParserError, csv.Error) as err:
+    except (pd.errors.ParserError, pd.errors.ParserWarning, csv.Error) as err:
+        header, row = _first_long_row(path)
+        if row is not None:
+            # A semicolon- or tab-separated file lands here when its cells hold commas.
+            reason = _delimiter_hint(header) or "an unquoted comma or an unclosed quote?"
+            raise DataError(path, f"more fields than the header ({reason})", row) from None
         raise DataError(path, f"not a readable CSV: {err}") from None
     except pd.errors.EmptyDataError:
         raise DataError(path, "file is empty") from None
@@ -131,13 +179,13 @@ def _check_columns(path: Path, frame: pd.DataFrame, required: tuple[str, ...], o
     columns = list(frame.columns)
     missing = [c for c in required if c not in columns]
     if missing:
-        hint = ""
-        if len(columns) == 1 and any(sep in columns[0] for sep in (";", "\t", "|")):
-            hint = " (the header is one column: is the file comma-separated?)"
-        raise DataError(path, f"missing column(s) {', '.join(missing)}; found {columns}{hint}")
+        hint = _delimiter_hint(columns)
+        raise DataError(path, f"missing column(s) {', '.join(missing)}; found {columns}"
+                        + (f" ({hint})" if hint else ""))
     # pandas renames a repeated header to "name.1", so look at the header line as written.
+    # Blank lines before the header are skipped, as pandas skips them.
     with open(path, encoding="utf-8-sig", newline="") as f:
-        header = next(csv.reader(f))
+        header = next(_csv_records(f), [])
     duplicated = [c for c, n in Counter(header).items() if n > 1]
     if duplicated:
         raise DataError(path, f"duplicated column(s) {', '.join(duplicated)}: which one holds the data?")
@@ -200,7 +248,7 @@ def read_rows(path: str | Path, labelled: bool) -> tuple[pd.DataFrame, RepairCou
                 raise DataError(path, str(err), row_number, column) from None
         turns = _even_turns(turns, counts)
         label = _parse_label(path, row_number, row) if labelled else NO_LABEL
-        records.append({"id": row_id, **turns, "label": label, "fold": -1})
+        records.append({"id": row_id, **turns, "label": label, "fold": NO_FOLD})
     return pd.DataFrame.from_records(records), counts
 
 
@@ -218,6 +266,15 @@ def assign_folds(rows: pd.DataFrame, n_folds: int, seed: int) -> pd.DataFrame:
     out = rows.copy()
     out["fold"] = folds
     return out
+
+
+def add_extra_rows(rows: pd.DataFrame, extra: pd.DataFrame, source: str | Path) -> pd.DataFrame:
+    """`rows` followed by labelled `extra` rows marked EXTRA_FOLD (training only, never validated).
+    An id that both files use is an error: predictions are keyed by id."""
+    clash = sorted(set(rows["id"]) & set(extra["id"]))
+    if clash:
+        raise DataError(source, f"{len(clash)} id(s) also in the main training file, e.g. {clash[:3]}", column="id")
+    return pd.concat([rows, extra.assign(fold=EXTRA_FOLD)], ignore_index=True)
 
 
 def data_report(rows: pd.DataFrame, counts: RepairCounts) -> dict:

@@ -152,9 +152,11 @@ def feature_columns() -> list[str]:
 
 def pair_features(rows: pd.DataFrame) -> pd.DataFrame:
     """One row of float features per row of clean `rows` (columns prompt, response_a, response_b as
-    lists of turns), same order, RangeIndex; columns `feature_columns()`."""
+    sequences of turns: lists, or numpy arrays as read back from parquet), same order, RangeIndex;
+    columns `feature_columns()`."""
     a_records, b_records, pair_records = [], [], []
     for prompt, answer_a, answer_b in zip(rows["prompt"], rows["response_a"], rows["response_b"]):
+        prompt, answer_a, answer_b = list(prompt), list(answer_a), list(answer_b)
         prompt_text = _join(prompt)
         prompt_words = _word_set(prompt_text)
         a = side_features(prompt, answer_a, _prompt_words=prompt_words)

@@ -1,15 +1,34 @@
-"""Which featurized pairs train and which validate, for one fold."""
+"""Which rows train and which validate: fold numbers and the folds a run validates on.
+
+Fold values: 0..n_folds-1 for rows of the main training file, EXTRA_FOLD for rows of the extra
+training files (they train in every fold and are never validated on), NO_FOLD for test rows.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+
+NO_FOLD = -1
+EXTRA_FOLD = -2
+ALL_FOLDS = -1  # train.fold value asking for k-fold cross-validation
+
+
+def validation_folds(folds: np.ndarray, requested: int) -> list[int]:
+    """The folds to validate on: [requested], or every fold present when requested is ALL_FOLDS."""
+    present = sorted(int(f) for f in np.unique(folds) if f >= 0)
+    if requested == ALL_FOLDS:
+        return present
+    if requested not in present:
+        raise ValueError(f"train.fold={requested} but the data has folds {present}")
+    return [requested]
 
 
 def split_fold(pairs: pd.DataFrame, fold: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, valid) pairs for validation fold `fold`.
 
-    Train: every pair outside the fold, swapped copies included. Valid: the fold's original pairs
-    only (TTA swaps them at prediction time), in their original order.
+    Train: every pair outside the fold (extra rows and swapped copies included). Valid: the fold's
+    original pairs only (TTA swaps them at prediction time), in their original order.
     """
     in_fold = pairs["fold"] == fold
     train = pairs[~in_fold].reset_index(drop=True)
@@ -17,3 +36,8 @@ def split_fold(pairs: pd.DataFrame, fold: int) -> tuple[pd.DataFrame, pd.DataFra
     if train.empty or valid.empty:
         raise ValueError(f"fold {fold} leaves {len(train)} training and {len(valid)} validation pairs")
     return train, valid
+
+
+def fold_dir(root: str, fold: int) -> str:
+    """Where the outputs of one fold go (models/fold_0, metrics/train/fold_0, ...)."""
+    return f"{root}/fold_{fold}"

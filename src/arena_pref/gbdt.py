@@ -22,6 +22,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from .features import swap_feature_frame
+from .folds import NO_FOLD
 from .metrics import kaggle_log_loss
 from .swap import swap_label, swap_probs
 
@@ -116,25 +117,39 @@ def predict_gbdt(model: GbdtModel, features: pd.DataFrame) -> np.ndarray:
     return (forward + backward) / 2.0
 
 
-def cross_validate(rows: pd.DataFrame, features: pd.DataFrame, settings: GbdtSettings
-                   ) -> tuple[np.ndarray, list[float]]:
-    """Out-of-fold probabilities (n, 3), aligned with `rows` by position, and the log loss of each
-    fold (in ascending fold order). One model per fold value in rows['fold'], trained on the rows
-    of the other folds only. `features` holds one row per row of `rows`, in the same order."""
+@dataclass
+class CrossFit:
+    """Out-of-fold probabilities (n, 3), NaN outside the validation folds; log loss per validation
+    fold; test probabilities (m, 3) averaged over the fold models (None without test features)."""
+
+    oof: np.ndarray
+    fold_losses: dict[int, float]
+    test: np.ndarray | None
+
+
+def cross_fit(rows: pd.DataFrame, features: pd.DataFrame, settings: GbdtSettings, valid_folds: list[int],
+              test_features: pd.DataFrame | None = None) -> CrossFit:
+    """One model per fold in `valid_folds`, trained on every row outside that fold, so the rows of
+    the extra training files (fold -2) train every model and are never predicted out of fold.
+
+    `features` holds one row per row of `rows` (columns fold and label), in the same order.
+    """
     if len(features) != len(rows):
         raise ValueError(f"{len(rows)} rows but {len(features)} feature rows")
     folds = rows["fold"].to_numpy()
     labels = rows["label"].to_numpy(dtype=np.int64)
-    if (folds < 0).any():
-        raise ValueError(f"{int((folds < 0).sum())} rows have no fold (fold -1): assign folds first")
-    fold_values = np.unique(folds)
-    if len(fold_values) < 2:
-        raise ValueError("cross-validation needs at least two folds")
+    if (folds == NO_FOLD).any():
+        raise ValueError(f"{int((folds == NO_FOLD).sum())} rows have no fold (fold -1): assign folds first")
+    missing = sorted(set(valid_folds) - set(folds.tolist()))
+    if missing or not valid_folds:
+        raise ValueError(f"validation folds {valid_folds}: folds {missing} have no rows")
     oof = np.full((len(rows), N_CLASSES), np.nan)
-    losses = []
-    for fold in fold_values:
+    losses, test_probs = {}, []
+    for fold in valid_folds:
         valid = folds == fold
         model = fit_gbdt(features.iloc[np.flatnonzero(~valid)], labels[~valid], settings)
         oof[valid] = predict_gbdt(model, features.iloc[np.flatnonzero(valid)])
-        losses.append(kaggle_log_loss(labels[valid], oof[valid]))
-    return oof, losses
+        losses[fold] = kaggle_log_loss(labels[valid], oof[valid])
+        if test_features is not None:
+            test_probs.append(predict_gbdt(model, test_features))
+    return CrossFit(oof=oof, fold_losses=losses, test=np.mean(test_probs, axis=0) if test_probs else None)

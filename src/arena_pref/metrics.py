@@ -68,3 +68,17 @@ def expected_calibration_error(table: pd.DataFrame) -> float:
     """Count-weighted mean |confidence - accuracy| over the bins of `calibration_table`."""
     weights = table["count"] / table["count"].sum()
     return float((weights * (table["confidence"] - table["accuracy"]).abs()).sum())
+
+
+def fold_spread(labels: np.ndarray, probs: np.ndarray, folds: np.ndarray) -> dict:
+    """Log loss and accuracy of each fold, and their mean and standard deviation across folds."""
+    per_fold = {}
+    for fold in sorted(set(folds.tolist())):
+        rows = folds == fold
+        per_fold[str(fold)] = {"log_loss": kaggle_log_loss(labels[rows], probs[rows]),
+                               "accuracy": float((probs[rows].argmax(axis=1) == labels[rows]).mean()),
+                               "rows": int(rows.sum())}
+    losses = np.array([f["log_loss"] for f in per_fold.values()])
+    accuracies = np.array([f["accuracy"] for f in per_fold.values()])
+    return {"per_fold": per_fold, "log_loss_mean": float(losses.mean()), "log_loss_std": float(losses.std()),
+            "accuracy_mean": float(accuracies.mean()), "accuracy_std": float(accuracies.std())}

@@ -28,6 +28,7 @@ class BaseParams:
 class DataParams:
     train_csv: str  # local path or http(s) URL of a Kaggle-schema train.csv
     test_csv: str  # local path or http(s) URL of a Kaggle-schema test.csv
+    extra_train_csvs: list[str]  # more labelled Kaggle-schema CSVs, added to the training folds only
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class ModelParams:
 
 @dataclass(frozen=True)
 class TrainParams:
-    fold: int
+    fold: int  # validation fold, or -1 for every fold (k-fold cross-validation)
     epochs: int
     batch_size: int
     grad_accum_steps: int
@@ -68,6 +69,20 @@ class TrainParams:
     eval_every_steps: int
     device: str
     resume: bool  # continue from models/last.pt after a kill, when it belongs to the same run
+
+
+@dataclass(frozen=True)
+class GbdtParams:
+    learning_rate: float
+    max_iter: int
+    max_leaf_nodes: int
+    min_samples_leaf: int
+    l2_regularization: float
+
+
+@dataclass(frozen=True)
+class EnsembleParams:
+    temperature: bool  # rescale the blended log-probabilities by a fitted temperature
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,8 @@ class Params:
     train: TrainParams
     evaluate: EvaluateParams
     predict: PredictParams
+    gbdt: GbdtParams
+    ensemble: EnsembleParams
 
 
 PRECISIONS = ("auto", "fp16", "bf16", "fp32")
@@ -117,6 +134,13 @@ def _build_section(cls: type, name: str, raw: Any) -> Any:
 
 
 def _coerce(key: str, field_type: type, value: Any) -> Any:
+    if typing.get_origin(field_type) is list:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ParamsError(f"params.yaml: {key} must be a list, got {value!r}")
+        (item_type,) = typing.get_args(field_type)
+        return [_coerce(f"{key}[{i}]", item_type, item) for i, item in enumerate(value)]
     if field_type is bool:
         if not isinstance(value, bool):
             raise ParamsError(f"params.yaml: {key} must be true or false, got {value!r}")
@@ -150,7 +174,7 @@ def _check_ranges(p: Params) -> None:
         (0.0 <= p.featurize.head_share <= 1.0, "featurize.head_share must be in [0, 1]"),
         (p.model.head in HEADS, f"model.head must be one of {HEADS}"),
         (0.0 <= p.model.dropout < 1.0, "model.dropout must be in [0, 1)"),
-        (0 <= p.train.fold < p.prepare.n_folds, "train.fold must be in [0, prepare.n_folds)"),
+        (-1 <= p.train.fold < p.prepare.n_folds, "train.fold must be -1 (all folds) or in [0, prepare.n_folds)"),
         (p.train.epochs >= 1, "train.epochs must be >= 1"),
         (p.train.batch_size >= 1, "train.batch_size must be >= 1"),
         (p.train.grad_accum_steps >= 1, "train.grad_accum_steps must be >= 1"),
@@ -163,6 +187,10 @@ def _check_ranges(p: Params) -> None:
         (p.train.device in DEVICES, f"train.device must be one of {DEVICES}"),
         (p.evaluate.batch_size >= 1 and p.predict.batch_size >= 1, "batch sizes must be >= 1"),
         (p.evaluate.calibration_bins >= 2, "evaluate.calibration_bins must be >= 2"),
+        (p.gbdt.learning_rate > 0 and p.gbdt.max_iter >= 1, "gbdt.learning_rate must be > 0, gbdt.max_iter >= 1"),
+        (p.gbdt.max_leaf_nodes >= 2 and p.gbdt.min_samples_leaf >= 1,
+         "gbdt.max_leaf_nodes must be >= 2, gbdt.min_samples_leaf >= 1"),
+        (p.gbdt.l2_regularization >= 0, "gbdt.l2_regularization must be >= 0"),
     ]
     for ok, message in checks:
         if not ok:

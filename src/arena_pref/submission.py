@@ -26,6 +26,9 @@ def build_submission(ids: Sequence[str], probs: np.ndarray, expected_ids: Sequen
     expected_ids = [str(i) for i in expected_ids]
     if len(set(ids)) != len(ids):
         raise SubmissionError("predictions hold repeated ids")
+    # A repeated expected id would pass the set comparison below and repeat its row in the output.
+    if len(set(expected_ids)) != len(expected_ids):
+        raise SubmissionError("the test file's ids repeat")
     missing = sorted(set(expected_ids) - set(ids))
     extra = sorted(set(ids) - set(expected_ids))
     if missing or extra:

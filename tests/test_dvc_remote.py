@@ -1,0 +1,89 @@
+"""The default DVC remote: the committed .dvc/config names a local remote outside the repository, and
+`dvc push` from one clone then `dvc pull` in a fresh clone brings back every cached output byte for
+byte. Runs `dvc repro` once on tiny params (test_pipeline's `repo` fixture, one per module)."""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from test_pipeline import ROOT, _dvc, _run, repo  # noqa: F401  (repo: module-scoped fixture)
+
+# Where the committed `url = ../../arena-pref-dvc-storage` points: DVC resolves a relative url in
+# .dvc/config against the .dvc/ directory, so this is a sibling of the repository root.
+STORAGE_NAME = "arena-pref-dvc-storage"
+CACHED_OUTPUTS = ("data/prepared", "data/features", "models/best.pt", "models/last.pt",
+                  "data/predictions/valid.csv", "submission.csv")
+
+
+def _digests(root: Path) -> dict[str, str]:
+    """sha256 of every file under the cached outputs, keyed by path relative to `root`."""
+    found = {}
+    for name in CACHED_OUTPUTS:
+        target = root / name
+        files = sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target]
+        for path in files:
+            found[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def _remote_list(path: Path, env: dict) -> list[str]:
+    """`dvc remote list` as [name, resolved url, "(default)"] (it wraps long lines: split on any space)."""
+    return _run(_dvc("remote", "list"), path, env).split()
+
+
+@pytest.fixture(scope="module")
+def round_trip(repo):  # noqa: F811
+    """Commit the reproduced pipeline with the repository's own .dvc/config, `dvc push` to its default
+    remote, `git clone` the temp repo next to it and `dvc pull` there."""
+    path, env = repo
+    shutil.copy(ROOT / ".dvc" / "config", path / ".dvc" / "config")
+    _run(["git", "add", "-A"], path, env)  # dvc.lock, .gitignore files, uncached metrics and plots
+    _run(["git", "commit", "-qm", "reproduced, default remote"], path, env)
+    storage = path.parent / STORAGE_NAME
+    assert not storage.exists()
+    _run(_dvc("push"), path, env)
+
+    clone = path.parent / "clone"
+    _run(["git", "clone", "-q", str(path), str(clone)], path.parent, env)
+    _run(_dvc("pull"), clone, env)
+    return path, clone, storage, env
+
+
+def test_committed_config_declares_a_default_local_remote():
+    config = configparser.ConfigParser()
+    config.read(ROOT / ".dvc" / "config")
+    default = config.get("core", "remote", fallback=None)
+    assert default, ".dvc/config has no default remote ([core] remote = ...)"
+    url = config.get(f"'remote \"{default}\"'", "url")
+    # Relative, resolved against .dvc/: the storage lies next to the repository, outside its tree.
+    resolved = ((ROOT / ".dvc") / url).resolve()
+    assert resolved == ROOT.parent / STORAGE_NAME
+
+
+@pytest.mark.slow
+def test_default_remote_resolves_outside_the_repository(round_trip):
+    path, clone, storage, env = round_trip
+    # Same committed url, two checkouts side by side: both resolve to the one sibling folder.
+    assert _remote_list(path, env) == ["local", str(storage), "(default)"]
+    assert _remote_list(clone, env) == ["local", str(storage), "(default)"]
+    assert storage.is_dir() and any(p.is_file() for p in (storage / "files" / "md5").rglob("*"))
+    assert not storage.is_relative_to(path)
+
+
+@pytest.mark.slow
+def test_pull_in_a_fresh_clone_restores_identical_outputs(round_trip):
+    path, clone, _, env = round_trip
+    pushed, pulled = _digests(path), _digests(clone)
+    assert any(name.startswith("data/prepared/") for name in pushed)
+    assert any(name.startswith("data/features/") for name in pushed)
+    assert {"models/best.pt", "models/last.pt"} <= set(pushed)
+    assert pulled == pushed
+    # Nothing to rerun in the clone, and its cache matches the remote.
+    assert json.loads(_run(_dvc("status", "--json"), clone, env)) == {}
+    assert json.loads(_run(_dvc("status", "--cloud", "--json"), clone, env)) == {}
