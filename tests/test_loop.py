@@ -10,7 +10,7 @@ from arena_pref.collate import PairColumns
 from arena_pref.infer import predict_pairs
 from arena_pref.loop import NonFiniteLossError, build_optimizer, is_window_end, plan_steps, train, window_size
 from arena_pref.params import TrainParams
-from arena_pref.precision import resolve_precision
+from arena_pref.precision import Precision, resolve_precision
 from test_model import tiny_model
 
 CPU = torch.device("cpu")
@@ -143,3 +143,41 @@ def test_same_seed_gives_identical_runs(tmp_path):
         result = run(tmp_path / name, model, pairs(8), pairs(4, seed=1), params(), logged)
         results.append((result.best_val_loss, [m for _, m in logged]))
     assert results[0] == results[1]
+
+
+# fp16 needs CUDA, but GradScaler's skip-and-back-off logic is device independent: a precision with
+# the scaler on and no autocast runs that path on the CPU.
+SCALED = Precision(name="fp16", autocast_dtype=None, use_grad_scaler=True, pad_to_multiple_of=1)
+
+
+def run_scaled(tmp_path, model, n_pairs, logged):
+    return train(model, pairs(n_pairs), pairs(4, seed=1), params(batch_size=1, grad_accum_steps=1), seed=0,
+                 device=CPU, precision=SCALED, pad_token_id=0, best_path=tmp_path / "best.pt",
+                 last_path=tmp_path / "last.pt", payload_extra={},
+                 log_metrics=lambda step, metrics: logged.append((step, metrics)))
+
+
+def test_grad_scaler_skips_a_transient_nan_step_and_training_goes_on(tmp_path, monkeypatch):
+    model = tiny_model()
+    original, calls = model.forward, []
+
+    def nan_once(*args, **kwargs):
+        calls.append(1)
+        out = original(*args, **kwargs)
+        return out * float("nan") if len(calls) == 1 else out
+
+    monkeypatch.setattr(model, "forward", nan_once)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    logged = []
+    result = run_scaled(tmp_path, model, 4, logged)
+    assert result.steps == 4
+    assert any(not torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_persistent_nan_under_the_scaler_stops_naming_the_step(tmp_path, monkeypatch):
+    model = tiny_model()
+    original = model.forward
+    monkeypatch.setattr(model, "forward", lambda *a, **k: original(*a, **k) * float("nan"))
+    with pytest.raises(NonFiniteLossError, match=r"non-finite for 20 optimizer steps in a row up to step 20"):
+        run_scaled(tmp_path, model, 24, [])

@@ -238,9 +238,12 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            progress.step += 1
+            # GradScaler skips the optimizer step on inf/NaN gradients and lowers its scale; the
+            # schedule then waits too, as it counts the steps the optimizer really took.
             skipped = precision.use_grad_scaler and scaler.get_scale() < scale_before
+            if not skipped:
+                scheduler.step()
+            progress.step += 1
             progress.nonfinite_run = progress.nonfinite_run + 1 if skipped else 0
             if progress.nonfinite_run >= MAX_CONSECUTIVE_NONFINITE:
                 raise NonFiniteLossError(
