@@ -7,7 +7,7 @@ resuming) and DVCLive logs of loss and accuracy under metrics/train/fold_k.
 
 With train.resume, a rerun after a crash or kill continues from the last checkpoints when they belong
 to the same run (same params and features): finished folds are kept, the interrupted one resumes.
-Multi-GPU: `torchrun --nproc_per_node N src/train.py ...` (see README); rank 0 logs and checkpoints.
+Multi-GPU: dvc.yaml starts it with torchrun, train.nproc_per_node processes; rank 0 logs and checkpoints.
 """
 
 import argparse
@@ -51,6 +51,7 @@ def run_fingerprint(params: Params, features_meta: dict, world_size: int, fold: 
     """Identity of one fold's training run: a last checkpoint is resumable only by a run with the same one."""
     train_settings = asdict(params.train)
     train_settings.pop("resume")
+    train_settings.pop("nproc_per_node")  # world_size below is what the run really had
     identity = {"seed": params.base.seed, "model": asdict(params.model), "train": train_settings,
                 "features": features_meta, "world_size": world_size, "fold": fold}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()

@@ -65,7 +65,8 @@ def collate_pairs(a_ids: Sequence[Sequence[int]], b_ids: Sequence[Sequence[int]]
     input_ids = torch.full((len(sides), length), pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros((len(sides), length), dtype=torch.long)
     for row, ids in enumerate(sides):
-        input_ids[row, :len(ids)] = torch.as_tensor(np.asarray(ids), dtype=torch.long)
+        # torch.tensor copies: ids read back from parquet are read-only arrays, which as_tensor warns about.
+        input_ids[row, :len(ids)] = torch.tensor(np.asarray(ids), dtype=torch.long)
         attention_mask[row, :len(ids)] = 1
     batch = {"input_ids": input_ids, "attention_mask": attention_mask}
     if a_stats is not None and b_stats is not None:

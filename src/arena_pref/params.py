@@ -69,6 +69,7 @@ class TrainParams:
     eval_every_steps: int
     device: str
     resume: bool  # continue from models/last.pt after a kill, when it belongs to the same run
+    nproc_per_node: int  # processes torchrun starts for the train stage (one per GPU)
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,7 @@ def _check_ranges(p: Params) -> None:
         (p.train.precision in PRECISIONS, f"train.precision must be one of {PRECISIONS}"),
         (p.train.eval_every_steps >= 0, "train.eval_every_steps must be >= 0 (0 = epoch ends only)"),
         (p.train.device in DEVICES, f"train.device must be one of {DEVICES}"),
+        (p.train.nproc_per_node >= 1, "train.nproc_per_node must be >= 1"),
         (p.evaluate.batch_size >= 1 and p.predict.batch_size >= 1, "batch sizes must be >= 1"),
         (p.evaluate.calibration_bins >= 2, "evaluate.calibration_bins must be >= 2"),
         (p.gbdt.learning_rate > 0 and p.gbdt.max_iter >= 1, "gbdt.learning_rate must be > 0, gbdt.max_iter >= 1"),
