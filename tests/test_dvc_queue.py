@@ -44,19 +44,26 @@ def _alive(pid: int) -> bool:
 
 
 def _stop_worker(path: Path, env: dict) -> None:
-    """`dvc queue stop --kill`, then make sure the worker process this test started is gone."""
-    subprocess.run(_dvc("queue", "stop", "--kill"), cwd=path, env=env, capture_output=True, timeout=120)
+    """Make sure the worker this test started, and the experiment it runs, are gone.
+
+    `dvc queue start` spawns `dvc exp queue-worker` in a new process group (with the `dvc exp exec-run`
+    and stage processes under it); the worker exits by itself about 10 s after the queue empties.
+    `dvc queue stop` only while it is alive: its shutdown message stays in the filesystem broker
+    (.dvc/tmp/exps/celery/broker/in/*pidbox.msg), and the next worker in that repo, which has the same
+    node name, reads it and stops after its first task."""
     pid_file = path / WORKER_PID
     if not pid_file.exists():
         return
     pid = int(pid_file.read_text())
+    if _alive(pid):
+        subprocess.run(_dvc("queue", "stop", "--kill"), cwd=path, env=env, capture_output=True, timeout=120)
     deadline = time.monotonic() + 30
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.5)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         if not _alive(pid):
             return
-        os.kill(pid, sig)
+        os.killpg(os.getpgid(pid), sig)
         time.sleep(2)
 
 
@@ -74,13 +81,17 @@ def sweep(repo):  # noqa: F811
     try:
         _run(_dvc("queue", "start", "-j", "1"), path, env)
         deadline = time.monotonic() + QUEUE_TIMEOUT_S
+        worker_gone_polls = 0
         while True:
             status = _queue_status(path, env)
             statuses = _task_statuses(status)
             if len(statuses) == len(LRS) and set(statuses) <= {"Success", "Failed"}:
                 break
-            if time.monotonic() > deadline:
-                pytest.fail(f"queue not done after {QUEUE_TIMEOUT_S}s:\n{status}")
+            pid_file = path / WORKER_PID
+            worker_gone_polls += pid_file.exists() and not _alive(int(pid_file.read_text()))
+            if time.monotonic() > deadline or worker_gone_polls > 2:
+                log = (path / WORKER_LOG).read_text(errors="replace")[-4000:] if (path / WORKER_LOG).exists() else ""
+                pytest.fail(f"queue not done (worker gone: {worker_gone_polls > 2}):\n{status}\nworker log:\n{log}")
             time.sleep(5)
         if "Failed" in statuses:
             log = (path / WORKER_LOG).read_text(errors="replace")[-4000:]
