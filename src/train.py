@@ -11,18 +11,14 @@ Multi-GPU: dvc.yaml starts it with torchrun, train.nproc_per_node processes; ran
 """
 
 import argparse
-import hashlib
-import json
 import logging
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from arena_pref.backbone import load_pretrained_backbone
-from arena_pref.checkpoint import load_checkpoint
 from arena_pref.distributed import barrier, init_from_env, shutdown
 from arena_pref.encode import SIDE_STATS
 from arena_pref.files import read_json, setup_logging
@@ -32,6 +28,7 @@ from arena_pref.loop import train
 from arena_pref.model import SiamesePreferenceModel
 from arena_pref.params import Params, load_params
 from arena_pref.precision import resolve_device, resolve_precision
+from arena_pref.resume import FINISHED, checkpoint_state, plan_folds, run_fingerprint
 
 log = logging.getLogger("train")
 
@@ -45,45 +42,6 @@ def check_fits_positions(config, pairs: pd.DataFrame) -> None:
     if limit is not None and not relative and longest > limit:
         raise ValueError(f"featurize.max_tokens_per_side gives sides of {longest} tokens but the backbone has "
                          f"{limit} positions; set featurize.max_tokens_per_side <= {limit}")
-
-
-def run_fingerprint(params: Params, features_meta: dict, world_size: int, fold: int) -> str:
-    """Identity of one fold's training run: a last checkpoint is resumable only by a run with the same one."""
-    train_settings = asdict(params.train)
-    train_settings.pop("resume")
-    train_settings.pop("nproc_per_node")  # world_size below is what the run really had
-    identity = {"seed": params.base.seed, "model": asdict(params.model), "train": train_settings,
-                "features": features_meta, "world_size": world_size, "fold": fold}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-
-
-FINISHED = "finished"
-
-
-def checkpoint_state(last_path: Path, fingerprint: str) -> dict | str | None:
-    """FINISHED, the checkpoint to resume from, or None (no checkpoint, or one of another run)."""
-    if not last_path.is_file():
-        return None
-    checkpoint = load_checkpoint(last_path)
-    if checkpoint.get("fingerprint") != fingerprint:
-        log.info("%s belongs to a run with other params or features", last_path)
-        return None
-    return FINISHED if checkpoint["progress"]["epoch"] >= checkpoint["epochs"] else checkpoint
-
-
-def plan_folds(states: dict[int, dict | str | None], resume: bool) -> dict[int, dict | str | None]:
-    """What to do per fold: FINISHED (keep its outputs), a checkpoint (resume), None (train afresh).
-
-    Finished folds are kept only while resuming an interrupted run (some fold unfinished). When every
-    fold already finished, DVC reran the stage on purpose (forced, or code changed): train afresh.
-    """
-    interrupted = any(state is not None and state != FINISHED for state in states.values()) or (
-        any(state == FINISHED for state in states.values()) and any(state is None for state in states.values()))
-    if not resume or not interrupted:
-        if resume and states and all(state == FINISHED for state in states.values()):
-            log.info("every fold of this run already finished: training afresh")
-        return {fold: None for fold in states}
-    return states
 
 
 def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, params: Params, features_meta: dict,

@@ -10,7 +10,6 @@ import time
 import pytest
 import torch
 
-from arena_pref.loop import train
 from conftest import make_train_dir, train_command
 
 
@@ -66,3 +65,13 @@ def test_finished_run_is_not_resumed(tmp_path, tiny_backbone_dir):
     assert "end of a finished run" in second.stderr
     assert _results(run)[0] == json.loads((run / "live" / "metrics.json").read_text())
     assert "resuming" not in first.stderr + second.stderr
+
+
+def test_fold_plan_keeps_finished_folds_only_while_resuming_an_interrupted_run():
+    from arena_pref.resume import FINISHED, plan_folds
+    checkpoint = {"step": 3}
+    assert plan_folds({0: FINISHED, 1: checkpoint, 2: None}, resume=True) == {0: FINISHED, 1: checkpoint, 2: None}
+    assert plan_folds({0: FINISHED, 1: None}, resume=True) == {0: FINISHED, 1: None}  # killed between folds
+    assert plan_folds({0: FINISHED, 1: FINISHED}, resume=True) == {0: None, 1: None}  # forced rerun
+    assert plan_folds({0: FINISHED, 1: checkpoint}, resume=False) == {0: None, 1: None}
+    assert plan_folds({0: None, 1: None}, resume=True) == {0: None, 1: None}
