@@ -46,8 +46,10 @@ def check_fits_positions(config, pairs: pd.DataFrame) -> None:
 
 def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, params: Params, features_meta: dict,
                    fingerprint: str, models_dir: Path, live_dir: Path, device, precision, ctx) -> None:
-    train_pairs, valid_pairs = split_fold(pairs, fold)
-    backbone = load_pretrained_backbone(params.model.backbone, params.model.revision)
+    # The symmetric head is swap-equivariant: a swapped copy gives exactly its original's loss and
+    # gradients, so training on both only doubles the cost. The concat head learns symmetry from them.
+    train_pairs, valid_pairs = split_fold(pairs, fold, train_on_swapped=params.model.head != "symmetric")
+    backbone = load_pretrained_backbone(params.model.backbone, params.model.revision, params.model.attention_dropout)
     check_fits_positions(backbone.config, pairs)
     n_side_stats = len(SIDE_STATS) if params.model.side_stats else 0
     torch.manual_seed(params.base.seed)  # the head's initial weights

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from arena_pref.data import read_rows
 from arena_pref.encode import encode_rows, side_stats, special_tokens, with_swapped_copies
@@ -77,3 +78,16 @@ def test_swapped_copies_exchange_side_stats(tmp_path, tiny_tokenizer):
     np.testing.assert_array_equal(both.loc[1, "a_stats"], both.loc[0, "b_stats"])
     np.testing.assert_array_equal(both.loc[1, "b_stats"], both.loc[0, "a_stats"])
     assert both.loc[0, "a_stats"][0] > both.loc[0, "b_stats"][0]
+
+
+def test_backbone_loads_with_the_attention_dropout_asked_for(tiny_backbone_dir):
+    from arena_pref.backbone import load_pretrained_backbone
+    assert load_pretrained_backbone(str(tiny_backbone_dir), "main", 0.0).config.attention_probs_dropout_prob == 0.0
+    assert load_pretrained_backbone(str(tiny_backbone_dir), "main", 0.2).config.attention_probs_dropout_prob == 0.2
+
+
+def test_missing_local_backbone_names_the_param(tmp_path):
+    from arena_pref.backbone import BackboneError, load_tokenizer
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BackboneError, match="model.backbone="):
+        load_tokenizer(str(tmp_path / "empty"), "main")

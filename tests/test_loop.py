@@ -10,7 +10,7 @@ from arena_pref.collate import PairColumns
 from arena_pref.infer import predict_pairs
 from arena_pref.loop import NonFiniteLossError, build_optimizer, is_window_end, plan_steps, train, window_size
 from arena_pref.params import TrainParams
-from arena_pref.precision import Precision, resolve_precision
+from arena_pref.precision import Precision, cpu_has_native_bf16, resolve_precision
 from test_model import tiny_model
 
 CPU = torch.device("cpu")
@@ -20,7 +20,7 @@ FP32 = resolve_precision("fp32", CPU)
 def params(**overrides) -> TrainParams:
     values = dict(fold=0, epochs=1, batch_size=2, grad_accum_steps=2, lr=1.0e-3, head_lr=1.0e-2,
                   weight_decay=0.01, warmup_ratio=0.0, max_grad_norm=1.0, precision="fp32",
-                  eval_every_steps=0, device="cpu", resume=False)
+                  eval_every_steps=0, device="cpu", resume=False, nproc_per_node=1)
     return TrainParams(**(values | overrides))
 
 
@@ -130,7 +130,7 @@ def test_save_atomic_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch
 def test_fp16_is_refused_on_cpu():
     with pytest.raises(ValueError, match="fp16 needs CUDA"):
         resolve_precision("fp16", CPU)
-    assert resolve_precision("auto", CPU).name == "fp32"
+    assert resolve_precision("auto", CPU).name == ("bf16" if cpu_has_native_bf16() else "fp32")
     assert math.isclose(resolve_precision("auto", torch.device("cuda")).pad_to_multiple_of, 8)
 
 

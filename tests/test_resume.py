@@ -20,9 +20,9 @@ def _finish(cwd) -> subprocess.CompletedProcess:
 
 
 def _results(cwd) -> tuple[dict, str, str]:
-    summary = json.loads((cwd / "live" / "metrics.json").read_text())
-    curves = (cwd / "live/plots/metrics/val/loss.tsv").read_text()
-    train_curve = (cwd / "live/plots/metrics/train/loss.tsv").read_text()
+    summary = json.loads((cwd / "live/fold_0/metrics.json").read_text())
+    curves = (cwd / "live/fold_0/plots/metrics/val/loss.tsv").read_text()
+    train_curve = (cwd / "live/fold_0/plots/metrics/train/loss.tsv").read_text()
     return summary, curves, train_curve
 
 
@@ -33,7 +33,7 @@ def test_sigkill_then_rerun_matches_an_uninterrupted_run(tmp_path, tiny_backbone
 
     killed = make_train_dir(tmp_path / "b", tiny_backbone_dir)
     process = subprocess.Popen(train_command(), cwd=killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    last = killed / "models" / "last.pt"
+    last = killed / "models" / "fold_0" / "last.pt"
     deadline = time.monotonic() + 120
     while not last.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -62,8 +62,7 @@ def test_finished_run_is_not_resumed(tmp_path, tiny_backbone_dir):
     run = make_train_dir(tmp_path / "run", tiny_backbone_dir, epochs=1)
     first = _finish(run)
     second = _finish(run)
-    assert "end of a finished run" in second.stderr
-    assert _results(run)[0] == json.loads((run / "live" / "metrics.json").read_text())
+    assert "every fold of this run already finished: training afresh" in second.stderr
     assert "resuming" not in first.stderr + second.stderr
 
 

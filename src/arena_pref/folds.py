@@ -24,14 +24,14 @@ def validation_folds(folds: np.ndarray, requested: int) -> list[int]:
     return [requested]
 
 
-def split_fold(pairs: pd.DataFrame, fold: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_fold(pairs: pd.DataFrame, fold: int, train_on_swapped: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, valid) pairs for validation fold `fold`.
 
-    Train: every pair outside the fold (extra rows and swapped copies included). Valid: the fold's
-    original pairs only (TTA swaps them at prediction time), in their original order.
+    Train: every pair outside the fold (extra rows included; swapped copies when `train_on_swapped`).
+    Valid: the fold's original pairs only (TTA swaps them at prediction time), in their original order.
     """
     in_fold = pairs["fold"] == fold
-    train = pairs[~in_fold].reset_index(drop=True)
+    train = pairs[~in_fold & (train_on_swapped | ~pairs["swapped"])].reset_index(drop=True)
     valid = pairs[in_fold & ~pairs["swapped"]].reset_index(drop=True)
     if train.empty or valid.empty:
         raise ValueError(f"fold {fold} leaves {len(train)} training and {len(valid)} validation pairs")
