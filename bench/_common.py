@@ -4,8 +4,9 @@ A *recipe* is one way to train and predict with the same SiamesePreferenceModel 
   naive      the original-notebook recipe (bench/_naive.py), fp32
   ours_fp32  the pipeline as it runs on CPU (train.precision=auto resolves to fp32 there)
   ours_bf16  the pipeline with train.precision=bf16 (bf16 autocast)
-"ours" calls the library directly: arena_pref.collate for batching and padding, the model's single
-stacked [A; B] forward, arena_pref.infer.predict_pairs for prediction.
+"ours" calls the library the way arena_pref.loop.train and arena_pref.infer.predict_pairs do:
+PairColumns.batch (collate_pairs: dynamic padding, one stacked [A; B] batch) into the model's single
+forward pass for training (on batches from length_grouped_batches), predict_pairs for prediction.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from arena_pref.backbone import load_pretrained_backbone, load_tokenizer
-from arena_pref.collate import collate_pairs, length_grouped_batches
+from arena_pref.collate import PairColumns, pair_lengths
 from arena_pref.data import read_rows
-from arena_pref.encode import encode_rows
+from arena_pref.encode import SIDE_STATS, encode_rows
 from arena_pref.infer import predict_pairs
 from arena_pref.model import SiamesePreferenceModel
 from arena_pref.precision import Precision, autocast, resolve_precision
@@ -43,64 +45,99 @@ def minilm_path() -> str:
 
 
 def peak_rss_gb() -> float:
-    """Peak resident set size of this process so far, in GB (10^9 bytes); Linux reports KiB."""
+    """Peak resident set size of this process so far, in GB (10^9 bytes).
+
+    VmHWM from /proc/self/status where there is one: it is the counter behind ru_maxrss, but ru_maxrss
+    of a child process starts at the parent's RSS at fork time (Linux carries it across exec), which
+    would charge the benchmark's own memory to the probe.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e9
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
-def load_tokenized(csv: str, backbone: str, max_tokens_per_side: int, prompt_share: float, head_share: float):
-    """(pairs DataFrame with a_ids, b_ids, label; pad_token_id) for every row of a Kaggle-schema CSV."""
+def load_tokenized(csv: str, backbone: str, max_tokens_per_side: int, prompt_share: float,
+                   head_share: float) -> tuple[pd.DataFrame, int]:
+    """(featurized pairs of every row of a Kaggle-schema CSV, pad_token_id), as the featurize stage makes them."""
     tokenizer = load_tokenizer(backbone, "main")
     tokenizer.model_max_length = int(1e12)  # whole turns are tokenized, then cut (as src/featurize.py does)
     rows, _ = read_rows(csv, labelled=True)
     return encode_rows(rows, tokenizer, max_tokens_per_side, prompt_share, head_share), int(tokenizer.pad_token_id)
 
 
-def stratified_sample(lengths: np.ndarray, n: int, rng: np.random.Generator, exclude=()) -> np.ndarray:
-    """`n` row indices spread evenly over the ranks of `lengths` (so a small sample has the length
-    distribution of the whole file), returned in random order (the file's order is not sorted)."""
-    candidates = np.setdiff1d(np.arange(len(lengths)), np.asarray(exclude, dtype=np.int64))
-    if n > len(candidates):
-        raise SystemExit(f"bench: asked for {n} pairs but only {len(candidates)} rows are left")
-    ranked = candidates[np.argsort(lengths[candidates], kind="stable")]
-    step = len(ranked) / n
-    picks = ranked[(rng.uniform(0, step) + step * np.arange(n)).astype(np.int64).clip(max=len(ranked) - 1)]
-    return rng.permutation(picks)
+class Sample:
+    """A fixed set of featurized pairs: the library's PairColumns (what ours batches from) and the
+    plain lists and arrays the naive recipe pads itself."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame.reset_index(drop=True)
+        self.columns = PairColumns(self.frame)
+        self.a_ids, self.b_ids = list(self.frame["a_ids"]), list(self.frame["b_ids"])
+        self.a_stats = np.stack(self.frame["a_stats"].to_numpy()).astype(np.float32)
+        self.b_stats = np.stack(self.frame["b_stats"].to_numpy()).astype(np.float32)
+        self.labels = torch.tensor(self.frame["label"].to_numpy(), dtype=torch.long)
+        self.lengths = pair_lengths(self.a_ids, self.b_ids)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def subset(self, index) -> "Sample":
+        return Sample(self.frame.iloc[np.asarray(index)])
 
 
-def build_model(backbone: str, head: str, dropout: float, seed: int) -> SiamesePreferenceModel:
+def pick_batches(batches: list[np.ndarray], lengths: np.ndarray, k: int, batch_size: int) -> list[np.ndarray]:
+    """`k` of `batches` (full ones only), at the midpoints of k equal slices of their padded widths.
+
+    `batches` is how the pipeline batches the whole file, so a sample made of some of them pads the
+    way the pipeline pads the whole file (a random handful of rows, re-batched, would pad far worse),
+    and taking them across the range of widths gives the sample the file's length mix.
+    """
+    full = sorted((b for b in batches if len(b) == batch_size), key=lambda b: int(lengths[b].max()))
+    if k > len(full):
+        raise SystemExit(f"bench: asked for {k} batches of {batch_size} but the file has only {len(full)}")
+    return [full[int((i + 0.5) * len(full) / k)] for i in range(k)]
+
+
+def build_model(backbone: str, head: str, dropout: float, side_stats: bool, seed: int) -> SiamesePreferenceModel:
+    """Pretrained backbone + a freshly initialised head, built as src/train.py builds it."""
     backbone_model = load_pretrained_backbone(backbone, "main")
     torch.manual_seed(seed)  # the head's random init
-    return SiamesePreferenceModel(backbone_model, head, dropout)
+    return SiamesePreferenceModel(backbone_model, head, dropout, len(SIDE_STATS) if side_stats else 0)
 
 
 @dataclass
 class Recipe:
     name: str
     precision: Precision
-    # (lengths, batch_size, seed) -> list of index arrays, one per training micro-batch
-    train_batches: Callable[[np.ndarray, int, int], list[np.ndarray]]
-    # (model, optimizer, a_ids, b_ids, labels) -> loss of one forward + backward + clip + AdamW step
-    train_step: Callable
-    # (model, a_ids, b_ids, batch_size) -> TTA probabilities (n, 3), input order
-    predict: Callable
+    # (model, optimizer, sample, index) -> loss of one forward + backward + clip + AdamW step
+    train_step: Callable[..., float]
+    # (model, sample, batch_size) -> TTA probabilities (n, 3) in the sample's order
+    predict: Callable[..., np.ndarray]
 
 
 def make_recipes(pad_token_id: int, max_length: int, max_grad_norm: float) -> dict[str, Recipe]:
-    def naive_step(model, optimizer, a_ids, b_ids, labels):
-        return _naive.naive_train_step(model, optimizer, a_ids, b_ids, labels, max_length, pad_token_id,
-                                       max_grad_norm)
+    def naive_step(model, optimizer, s: Sample, index) -> float:
+        return _naive.naive_train_step(model, optimizer, [s.a_ids[i] for i in index], [s.b_ids[i] for i in index],
+                                       s.a_stats[index], s.b_stats[index], s.labels[index], max_length,
+                                       pad_token_id, max_grad_norm)
 
-    def naive_predict(model, a_ids, b_ids, batch_size):
-        return _naive.naive_predict(model, a_ids, b_ids, batch_size, max_length, pad_token_id)
+    def naive_predict(model, s: Sample, batch_size: int) -> np.ndarray:
+        return _naive.naive_predict(model, s.a_ids, s.b_ids, s.a_stats, s.b_stats, batch_size, max_length,
+                                    pad_token_id)
 
     def ours_step(precision: Precision):
-        # One micro-batch of arena_pref.loop.train with grad_accum_steps=1 (GradScaler is disabled
-        # off CUDA and the LR scheduler is a few scalar ops, so both are left out).
-        def step(model, optimizer, a_ids, b_ids, labels):
-            batch = collate_pairs(a_ids, b_ids, pad_token_id, precision.pad_to_multiple_of)
+        # One micro-batch of arena_pref.loop.train with grad_accum_steps=1. GradScaler is disabled off
+        # CUDA and the LR scheduler is a few scalar ops, so both are left out.
+        def step(model, optimizer, s: Sample, index) -> float:
+            batch = s.columns.batch(index, pad_token_id, precision.pad_to_multiple_of)
             with autocast(precision, CPU):
-                logits = model(batch["input_ids"], batch["attention_mask"])
-            loss = F.cross_entropy(logits.float(), labels)
+                logits = model(**batch)
+            loss = F.cross_entropy(logits.float(), s.labels[index])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
             optimizer.step()
@@ -109,15 +146,22 @@ def make_recipes(pad_token_id: int, max_length: int, max_grad_norm: float) -> di
         return step
 
     def ours_predict(precision: Precision):
-        def predict(model, a_ids, b_ids, batch_size):
-            return predict_pairs(model, a_ids, b_ids, batch_size, CPU, precision, pad_token_id,
-                                 show_progress=False).tta
+        def predict(model, s: Sample, batch_size: int) -> np.ndarray:
+            return predict_pairs(model, s.columns, batch_size, CPU, precision, pad_token_id, show_progress=False).tta
         return predict
 
     fp32, bf16 = resolve_precision("fp32", CPU), resolve_precision("bf16", CPU)
     return {
-        "naive": Recipe("naive", fp32, lambda lengths, bs, seed: _naive.fixed_batches(len(lengths), bs),
-                        naive_step, naive_predict),
-        "ours_fp32": Recipe("ours_fp32", fp32, length_grouped_batches, ours_step(fp32), ours_predict(fp32)),
-        "ours_bf16": Recipe("ours_bf16", bf16, length_grouped_batches, ours_step(bf16), ours_predict(bf16)),
+        "naive": Recipe("naive", fp32, naive_step, naive_predict),
+        "ours_fp32": Recipe("ours_fp32", fp32, ours_step(fp32), ours_predict(fp32)),
+        "ours_bf16": Recipe("ours_bf16", bf16, ours_step(bf16), ours_predict(bf16)),
     }
+
+
+def train_schedule(name: str, n_pairs: int, batch_size: int, ours_batches: list[np.ndarray],
+                   seed: int) -> list[np.ndarray]:
+    """Training batches of one pass over the sample: naive takes fixed batches in input order; ours
+    takes its length-grouped batches in a shuffled order, as length_grouped_batches hands them out."""
+    if name == "naive":
+        return _naive.fixed_batches(n_pairs, batch_size)
+    return [ours_batches[i] for i in np.random.default_rng(seed).permutation(len(ours_batches))]

