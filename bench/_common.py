@@ -1,9 +1,14 @@
 """Shared pieces of bench/throughput.py and its peak-RSS probe (bench/_rss_probe.py).
 
 A *recipe* is one way to train and predict with the same SiamesePreferenceModel weights:
-  naive      the original-notebook recipe (bench/_naive.py), fp32
-  ours_fp32  the pipeline as it runs on CPU (train.precision=auto resolves to fp32 there)
-  ours_bf16  the pipeline with train.precision=bf16 (bf16 autocast)
+  naive      the original-notebook recipe (bench/_naive.py): the backbone exactly as pretrained (its
+             checkpoint's attention_probs_dropout_prob, 0.1 for MiniLM), fp32
+  ours       the pipeline with its default params: model.attention_dropout from params.yaml (0.0) and
+             train.precision=auto, resolved by resolve_precision("auto", cpu) (bf16 on CPUs with
+             AMX/AVX512-BF16, else fp32)
+  ours_fp32  the same in fp32, for reference (left out where auto already resolves to fp32)
+Every recipe's model has the same weights (pretrained backbone, head from the same seed); they differ
+only in attention-probability dropout, which is off in eval mode, so all compute the same logits there.
 "ours" calls the library the way arena_pref.loop.train and arena_pref.infer.predict_pairs do:
 PairColumns.batch (collate_pairs: dynamic padding, one stacked [A; B] batch) into the model's single
 forward pass for training (on batches from length_grouped_batches), predict_pairs for prediction.
@@ -21,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from transformers import AutoConfig
 
 from arena_pref.backbone import load_pretrained_backbone, load_tokenizer
 from arena_pref.collate import PairColumns, pair_lengths
@@ -103,9 +109,18 @@ def pick_batches(batches: list[np.ndarray], lengths: np.ndarray, k: int, batch_s
     return [full[int((i + 0.5) * len(full) / k)] for i in range(k)]
 
 
-def build_model(backbone: str, head: str, dropout: float, side_stats: bool, seed: int) -> SiamesePreferenceModel:
-    """Pretrained backbone + a freshly initialised head, built as src/train.py builds it."""
-    backbone_model = load_pretrained_backbone(backbone, "main")
+def checkpoint_attention_dropout(backbone: str) -> float:
+    """The attention-probability dropout in the checkpoint's own config (what the notebook trained with;
+    0.1 for MiniLM). 0.0 for backbones whose config has no such setting (load_pretrained_backbone
+    then leaves the config alone anyway)."""
+    return float(getattr(AutoConfig.from_pretrained(backbone), "attention_probs_dropout_prob", 0.0))
+
+
+def build_model(backbone: str, head: str, dropout: float, attention_dropout: float, side_stats: bool,
+                seed: int) -> SiamesePreferenceModel:
+    """Pretrained backbone with `attention_dropout` on its attention probabilities + a freshly
+    initialised head, built as src/train.py builds it."""
+    backbone_model = load_pretrained_backbone(backbone, "main", attention_dropout)
     torch.manual_seed(seed)  # the head's random init
     return SiamesePreferenceModel(backbone_model, head, dropout, len(SIDE_STATS) if side_stats else 0)
 
@@ -113,14 +128,21 @@ def build_model(backbone: str, head: str, dropout: float, side_stats: bool, seed
 @dataclass
 class Recipe:
     name: str
+    label: str  # for the tables: "ours (auto=bf16)"
     precision: Precision
+    attention_dropout: float  # the backbone's attention_probs_dropout_prob in training
     # (model, optimizer, sample, index) -> loss of one forward + backward + clip + AdamW step
     train_step: Callable[..., float]
     # (model, sample, batch_size) -> TTA probabilities (n, 3) in the sample's order
     predict: Callable[..., np.ndarray]
 
 
-def make_recipes(pad_token_id: int, max_length: int, max_grad_norm: float) -> dict[str, Recipe]:
+def make_recipes(pad_token_id: int, max_length: int, max_grad_norm: float, ours_attention_dropout: float,
+                 naive_attention_dropout: float) -> dict[str, Recipe]:
+    """naive, ours (train.precision=auto as resolved on this CPU) and, where auto is not fp32, ours_fp32.
+
+    ours_attention_dropout: model.attention_dropout of params.yaml; naive_attention_dropout: the
+    checkpoint's own value (checkpoint_attention_dropout)."""
     def naive_step(model, optimizer, s: Sample, index) -> float:
         return _naive.naive_train_step(model, optimizer, [s.a_ids[i] for i in index], [s.b_ids[i] for i in index],
                                        s.a_stats[index], s.b_stats[index], s.labels[index], max_length,
@@ -150,12 +172,16 @@ def make_recipes(pad_token_id: int, max_length: int, max_grad_norm: float) -> di
             return predict_pairs(model, s.columns, batch_size, CPU, precision, pad_token_id, show_progress=False).tta
         return predict
 
-    fp32, bf16 = resolve_precision("fp32", CPU), resolve_precision("bf16", CPU)
-    return {
-        "naive": Recipe("naive", fp32, naive_step, naive_predict),
-        "ours_fp32": Recipe("ours_fp32", fp32, ours_step(fp32), ours_predict(fp32)),
-        "ours_bf16": Recipe("ours_bf16", bf16, ours_step(bf16), ours_predict(bf16)),
+    fp32, auto = resolve_precision("fp32", CPU), resolve_precision("auto", CPU)
+    recipes = {
+        "naive": Recipe("naive", "naive", fp32, naive_attention_dropout, naive_step, naive_predict),
+        "ours": Recipe("ours", f"ours (auto={auto.name})", auto, ours_attention_dropout, ours_step(auto),
+                       ours_predict(auto)),
     }
+    if auto.name != "fp32":
+        recipes["ours_fp32"] = Recipe("ours_fp32", "ours_fp32", fp32, ours_attention_dropout, ours_step(fp32),
+                                      ours_predict(fp32))
+    return recipes
 
 
 def train_schedule(name: str, n_pairs: int, batch_size: int, ours_batches: list[np.ndarray],

@@ -28,8 +28,10 @@ def main() -> None:
         s = pickle.load(f)
     if s["threads"]:
         torch.set_num_threads(s["threads"])
-    recipe = _common.make_recipes(s["pad_token_id"], s["max_length"], s["max_grad_norm"])[name]
-    model = _common.build_model(s["backbone"], s["head"], s["dropout"], s["side_stats"], s["seed"])
+    recipe = _common.make_recipes(s["pad_token_id"], s["max_length"], s["max_grad_norm"],
+                                  s["ours_attention_dropout"], s["naive_attention_dropout"])[name]
+    model = _common.build_model(s["backbone"], s["head"], s["dropout"], recipe.attention_dropout, s["side_stats"],
+                                s["seed"])
     if mode == "train":
         sample = _common.Sample(s["train"])
         batches = _common.train_schedule(name, len(sample), s["batch_size"], s["ours_train_batches"], s["seed"])
