@@ -24,7 +24,7 @@ from arena_pref.data import LABEL_COLUMNS, NO_LABEL, TEXT_COLUMNS, DataError, re
 from arena_pref.submission import SubmissionError, build_submission
 
 CLEAN_COLUMNS = ["id", "prompt", "response_a", "response_b", "label", "fold"]
-ZERO_REPAIRS = {"null_turns": 0, "lone_surrogates": 0, "nul_bytes": 0, "padded_turns": 0, "ignored_columns": []}
+ZERO_REPAIRS = {"null_turns": 0, "scalar_turns": 0, "lone_surrogates": 0, "nul_bytes": 0, "padded_turns": 0, "ignored_columns": []}
 ONE_HOT = "winner_model_a, winner_model_b, winner_tie"  # the column an error about all three labels names
 MIN_READ_ROWS_CASES = 30
 
@@ -181,10 +181,15 @@ CASES = [
     refused("json_null_cell", two_test_rows(response_a="null"), "got a JSON NoneType", row=2, column="response_a",
             labelled=False),
     refused("nested_list", two_train_rows(response_a='[["a", "b"]]'),
-            "turn 0 is a JSON list, expected a string or null", row=2, column="response_a"),
-    refused("number_turn", two_train_rows(response_b='["ok", 42]'), "turn 1 is a JSON int", row=2, column="response_b"),
-    refused("float_turn_in_test_file", two_test_rows(prompt="[1.5]"), "turn 0 is a JSON float", row=2, column="prompt",
-            labelled=False),
+            "turn 0 is a JSON list, expected a string, null, true, false or a number", row=2, column="response_a"),
+    refused("bare_number", two_train_rows(response_b="42"), "expected a JSON list of strings, got a JSON number",
+            row=2, column="response_b"),
+    accepted("scalar_turns", two_train_rows(response_a="[true]", response_b='["ok", 42]'), 2,
+             repairs={"scalar_turns": 2, "padded_turns": 2},
+             cells={(1, "response_a"): ["true", ""], (1, "response_b"): ["ok", "42"]}),
+    accepted("number_turns_keep_their_text", two_test_rows(prompt="[1.50, -2e3, false]"), 2,
+             repairs={"scalar_turns": 3, "padded_turns": 4},
+             cells={(1, "prompt"): ["1.50", "-2e3", "false"]}, labelled=False),
     refused("empty_list", two_train_rows(response_a="[]"), "empty JSON list: a conversation needs at least one turn",
             row=2, column="response_a"),
     accepted("null_turns", two_train_rows(prompt='["Q", null]', response_a="[null, null]", response_b='[null, "b"]'), 2,

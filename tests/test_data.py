@@ -25,7 +25,7 @@ from arena_pref.data import (
 )
 
 CLEAN_COLUMNS = ["id", "prompt", "response_a", "response_b", "label", "fold"]
-ZERO_REPAIRS = {"null_turns": 0, "lone_surrogates": 0, "nul_bytes": 0, "padded_turns": 0, "ignored_columns": []}
+ZERO_REPAIRS = {"null_turns": 0, "scalar_turns": 0, "lone_surrogates": 0, "nul_bytes": 0, "padded_turns": 0, "ignored_columns": []}
 
 
 def _raw_row(row_id: str, prompt: str, a: str, b: str, label: int | None = 0) -> dict:
@@ -268,8 +268,8 @@ def test_read_rows_not_utf8(tmp_path):
     ("", "not valid JSON"),
     ('"a bare string"', "got a JSON str"),
     ('{"turn": "x"}', "got a JSON dict"),
-    ("42", "got a JSON int"),
-    ('["ok", 42]', "turn 1 is a JSON int"),
+    ("42", "got a JSON number"),
+    ('["ok", {"x": 1}]', "turn 1 is a JSON dict"),
     ('[["nested"]]', "turn 0 is a JSON list"),
     ("[]", "empty JSON list"),
 ])
@@ -364,10 +364,16 @@ def test_parse_turns_direct():
 
 
 def test_parse_turns_error_carries_the_reason():
-    with pytest.raises(ValueError, match="turn 0 is a JSON bool"):
-        parse_turns("[true]", RepairCounts())
+    with pytest.raises(ValueError, match="turn 0 is a JSON dict"):
+        parse_turns('[{"text": "hi"}]', RepairCounts())
     with pytest.raises(ValueError, match="got a JSON NoneType"):
         parse_turns("null", RepairCounts())
+
+
+def test_parse_turns_keeps_true_false_and_numbers_as_written():
+    counts = RepairCounts()
+    assert parse_turns('[true, false, 7, 1.50, -2E3, "x"]', counts) == ["true", "false", "7", "1.50", "-2E3", "x"]
+    assert counts.scalar_turns == 5
 
 
 def test_repair_text_direct():
@@ -472,7 +478,7 @@ def test_data_report_figures():
     report = data_report(rows, counts)
     assert report == {
         "rows": 4,
-        "repairs": {"null_turns": 2, "lone_surrogates": 1, "nul_bytes": 0, "padded_turns": 3,
+        "repairs": {"null_turns": 2, "scalar_turns": 0, "lone_surrogates": 1, "nul_bytes": 0, "padded_turns": 3,
                     "ignored_columns": ["x"]},
         "multi_turn_rows": 1,
         "identical_responses": 1,

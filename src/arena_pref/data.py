@@ -1,8 +1,8 @@
 """Read Kaggle-schema CSVs into clean rows, repair what can be repaired, and assign folds.
 
 Every row that goes in comes out, or the read stops with a `DataError` that names the file, the row
-and the column. Repairs (null turns, lone surrogates, NUL bytes, uneven turn counts) are counted in a
-`RepairCounts` so the data report shows them.
+and the column. Repairs (null turns, true/false/number turns, lone surrogates, NUL bytes, uneven turn
+counts) are counted in a `RepairCounts` so the data report shows them.
 
 Clean rows are a DataFrame with columns:
     id (str), prompt, response_a, response_b (list[str], one element per turn, all the same length),
@@ -52,6 +52,7 @@ class RepairCounts:
     """How many cells or turns each repair touched (for the data report)."""
 
     null_turns: int = 0
+    scalar_turns: int = 0
     lone_surrogates: int = 0
     nul_bytes: int = 0
     padded_turns: int = 0
@@ -60,6 +61,7 @@ class RepairCounts:
     def as_dict(self) -> dict:
         return {
             "null_turns": self.null_turns,
+            "scalar_turns": self.scalar_turns,
             "lone_surrogates": self.lone_surrogates,
             "nul_bytes": self.nul_bytes,
             "padded_turns": self.padded_turns,
@@ -84,19 +86,29 @@ def repair_text(text: str, counts: RepairCounts) -> str:
     return text
 
 
+class _JsonNumber(str):
+    """A JSON number kept as the text the file wrote (json.loads hook), so "1.50" stays "1.50"."""
+
+
 def parse_turns(cell: str, counts: RepairCounts) -> list[str]:
     """Parse one JSON-list cell (`["Hi", null]`) into a list of strings; `null` turns become "".
 
-    Raises ValueError (with the reason) for anything that is not a JSON list of strings or nulls.
+    A turn written as a JSON true, false or number (PandaLM's converted test set answers "true" as
+    `[true]`) becomes the text the file wrote for it ("true", "42", "1.50"): an answer that was that word
+    or number, which a converter decoded one level too far. Lists and objects inside a turn are refused.
+
+    Raises ValueError (with the reason) for anything that is not a non-empty JSON list of such turns.
     """
     try:
         # strict=False: a raw control character inside a string (a NUL byte or tab written unescaped
         # by some exporter) is text to keep or repair, not a reason to refuse the row.
-        value = json.loads(cell, strict=False)
+        value = json.loads(cell, strict=False, parse_int=_JsonNumber, parse_float=_JsonNumber,
+                           parse_constant=_JsonNumber)
     except json.JSONDecodeError as err:
         raise ValueError(f"not valid JSON ({err.msg} at char {err.pos}); expected a list like [\"text\"]") from None
     if not isinstance(value, list):
-        raise ValueError(f"expected a JSON list of strings, got a JSON {type(value).__name__}")
+        kind = "number" if isinstance(value, _JsonNumber) else type(value).__name__
+        raise ValueError(f"expected a JSON list of strings, got a JSON {kind}")
     if not value:
         raise ValueError("empty JSON list: a conversation needs at least one turn")
     turns = []
@@ -104,10 +116,14 @@ def parse_turns(cell: str, counts: RepairCounts) -> list[str]:
         if turn is None:
             counts.null_turns += 1
             turns.append("")
+        elif isinstance(turn, (bool, _JsonNumber)):
+            counts.scalar_turns += 1
+            turns.append(json.dumps(turn) if isinstance(turn, bool) else str(turn))
         elif isinstance(turn, str):
             turns.append(repair_text(turn, counts))
         else:
-            raise ValueError(f"turn {i} is a JSON {type(turn).__name__}, expected a string or null")
+            raise ValueError(f"turn {i} is a JSON {type(turn).__name__}, expected a string, null, true, false "
+                             "or a number")
     return turns
 
 
