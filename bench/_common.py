@@ -30,7 +30,7 @@ from transformers import AutoConfig
 
 from arena_pref.backbone import load_pretrained_backbone, load_tokenizer
 from arena_pref.collate import PairColumns, pair_lengths
-from arena_pref.data import read_rows
+from arena_pref.data import assign_folds, read_rows
 from arena_pref.encode import SIDE_STATS, encode_rows
 from arena_pref.infer import predict_pairs
 from arena_pref.model import SiamesePreferenceModel
@@ -68,11 +68,14 @@ def peak_rss_gb() -> float:
 
 
 def load_tokenized(csv: str, backbone: str, max_tokens_per_side: int, prompt_share: float,
-                   head_share: float) -> tuple[pd.DataFrame, int]:
-    """(featurized pairs of every row of a Kaggle-schema CSV, pad_token_id), as the featurize stage makes them."""
+                   head_share: float, folds: tuple[int, int] | None = None) -> tuple[pd.DataFrame, int]:
+    """(featurized pairs of every row of a Kaggle-schema CSV, pad_token_id), as the featurize stage makes
+    them; `folds` = (n_folds, seed) assigns the prepare stage's folds (column fold), else fold is -1."""
     tokenizer = load_tokenizer(backbone, "main")
     tokenizer.model_max_length = int(1e12)  # whole turns are tokenized, then cut (as src/featurize.py does)
     rows, _ = read_rows(csv, labelled=True)
+    if folds is not None:
+        rows = assign_folds(rows, *folds)
     return encode_rows(rows, tokenizer, max_tokens_per_side, prompt_share, head_share), int(tokenizer.pad_token_id)
 
 
