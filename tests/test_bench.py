@@ -1,0 +1,78 @@
+"""The benchmark scripts under bench/ run end to end on a fixture CSV and the tiny backbone, and end with
+the one machine-readable line their READMEs promise. (Their figures are only meaningful on real rows
+with a real backbone; here the point is that the code paths and the checks inside them work.)"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import fixture_train_rows, write_csv
+
+REPO = Path(__file__).resolve().parent.parent
+NUMBER = r"[-+]?\d+(?:\.\d+)?"
+
+
+def run_bench(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "bench" / script), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+
+
+def last_line(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def fixture_csv(tmp_path_factory) -> Path:
+    return write_csv(tmp_path_factory.mktemp("bench") / "train.csv", fixture_train_rows(40))
+
+
+@pytest.mark.slow
+def test_throughput_runs_its_checks_and_ends_with_the_speedup_line(tiny_backbone_dir, fixture_csv):
+    done = run_bench("throughput.py", "--csv", str(fixture_csv), "--backbone", str(tiny_backbone_dir),
+                     "--max-tokens-per-side", "64", "--batch-size", "2", "--train-batches", "2",
+                     "--predict-batch-size", "2", "--predict-batches", "2", "--repeats", "2", "--threads", "1")
+    line = last_line(done)
+    assert re.fullmatch(rf"train_speedup=({NUMBER}) predict_speedup=({NUMBER}) train_peak_rss_gb=({NUMBER})", line), line
+    # the logit check ran and passed: ours and naive compute the same function
+    assert re.search(r"logit check .* -> PASS", done.stdout), done.stdout[-3000:]
+    assert "naive" in done.stdout and "ours" in done.stdout
+
+
+@pytest.mark.slow
+def test_val_loss_trains_both_recipes_and_ends_with_the_loss_line(tiny_backbone_dir, fixture_csv):
+    done = run_bench("val_loss.py", "--csv", str(fixture_csv), "--backbone", str(tiny_backbone_dir),
+                     "--max-tokens-per-side", "64", "--batch-size", "2", "--train-pairs", "8")
+    line = last_line(done)
+    match = re.fullmatch(rf"val_loss_naive=({NUMBER}) val_loss_ours=({NUMBER}) ours_minus_naive=({NUMBER})", line)
+    assert match, line
+    naive, ours, diff = (float(x) for x in match.groups())
+    assert diff == pytest.approx(ours - naive, abs=2e-4)
+    assert "4 steps of 2" in done.stdout  # 8 pairs at batch 2, one pass
+
+
+def test_val_loss_refuses_more_training_pairs_than_the_other_folds_hold(tiny_backbone_dir, fixture_csv):
+    done = run_bench("val_loss.py", "--csv", str(fixture_csv), "--backbone", str(tiny_backbone_dir),
+                     "--max-tokens-per-side", "64", "--train-pairs", "1000")
+    assert done.returncode != 0
+    assert "--train-pairs 1000 but only" in done.stderr
+
+
+def test_gpu_train_code_path_runs_on_cpu():
+    done = run_bench("gpu_train.py", "--device", "cpu", "--tiny")
+    line = last_line(done)
+    assert re.fullmatch(r"fp16_pairs_per_s=\S+ bf16_pairs_per_s=\S+ fp16_tflops=\S+ bf16_tflops=\S+", line), line
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for machines without CUDA")
+def test_gpu_sh_exits_2_and_says_why_without_cuda():
+    done = subprocess.run(["bash", str(REPO / "bench" / "gpu.sh")], cwd=REPO, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable}, timeout=120)
+    assert done.returncode == 2
+    assert "no CUDA device" in done.stderr and "Nothing was measured" in done.stderr
