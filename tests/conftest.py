@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sentencepiece as spm
+import torch
 from transformers import AutoModel, AutoTokenizer, DebertaV2Config, DebertaV2Tokenizer
 
 CORPUS = [
@@ -77,6 +78,7 @@ def tiny_backbone_dir(tmp_path_factory) -> Path:
                              intermediate_size=64, max_position_embeddings=512, relative_attention=True,
                              position_buckets=64, pos_att_type=["p2c", "c2p"], position_biased_input=False,
                              pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)  # the same random backbone in every session, so a failure reproduces
     AutoModel.from_config(config).save_pretrained(model_dir)
     return model_dir
 
