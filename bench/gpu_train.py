@@ -17,6 +17,9 @@ after warm-up steps, peak GPU memory (torch.cuda.max_memory_allocated) and achie
 AV (4 seq^2 hidden per layer and sequence forward, x3 for training). DeBERTa's disentangled c2p/p2c
 attention adds 24 * layers * hidden * seq * position_buckets * S on top, printed as a second figure.
 
+Then prediction: arena_pref.infer.predict_pairs (the evaluate and predict stages' code, swap TTA included)
+over --predict-pairs random pairs in batches of --predict-batch-size, after one untimed warm-up call.
+
 fp16 must take finite optimizer steps: the GradScaler's scale is printed, and the run fails (exit 1)
 when no step was taken, the last step was skipped, or a weight ended non-finite.
 Exits 2 with a message when --device cuda finds no CUDA device.
@@ -43,12 +46,15 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seq-len", type=int, default=None, help="tokens per side (default 512; tiny 64)")
     p.add_argument("--warmup-steps", type=int, default=None, help="untimed steps first (default 5; tiny 2)")
     p.add_argument("--steps", type=int, default=None, help="timed steps (default 30; tiny 3)")
+    p.add_argument("--predict-pairs", type=int, default=None, help="pairs to predict (default 2048; tiny 8)")
+    p.add_argument("--predict-batch-size", type=int, default=None, help="pairs per prediction batch (default 64; tiny 4)")
     p.add_argument("--head", default="symmetric", choices=("symmetric", "concat"))
     p.add_argument("--lr", type=float, default=2e-5)
     p.add_argument("--head-lr", type=float, default=2e-4)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    defaults = {"batch_size": (16, 2), "seq_len": (512, 64), "warmup_steps": (5, 2), "steps": (30, 3)}
+    defaults = {"batch_size": (16, 2), "seq_len": (512, 64), "warmup_steps": (5, 2), "steps": (30, 3),
+                "predict_pairs": (2048, 8), "predict_batch_size": (64, 4)}
     for key, (full, tiny) in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, tiny if args.tiny else full)
@@ -87,6 +93,37 @@ def precision_for(name: str, device: torch.device):
 def non_embedding_params(model: torch.nn.Module) -> int:
     embedding = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters())
     return sum(p.numel() for p in model.parameters()) - embedding
+
+
+def time_prediction(model, config, precision, args: argparse.Namespace, device: torch.device, sync) -> float:
+    """Seconds that predict_pairs takes over --predict-pairs random pairs of --seq-len tokens a side."""
+    import numpy as np
+    import pandas as pd
+
+    from arena_pref.collate import PairColumns
+    from arena_pref.infer import predict_pairs
+
+    rng = np.random.default_rng(args.seed)
+    n = args.predict_pairs
+    frame = pd.DataFrame({
+        "a_ids": list(rng.integers(5, config.vocab_size, (n, args.seq_len))),
+        "b_ids": list(rng.integers(5, config.vocab_size, (n, args.seq_len))),
+        "a_stats": list(np.zeros((n, 0), dtype=np.float32)), "b_stats": list(np.zeros((n, 0), dtype=np.float32)),
+    })
+
+    def run(rows: pd.DataFrame):
+        return predict_pairs(model, PairColumns(rows), args.predict_batch_size, device, precision, config.pad_token_id,
+                             show_progress=False)
+
+    run(frame.iloc[: args.predict_batch_size])  # warm-up: kernel selection, allocator
+    sync()
+    t0 = time.perf_counter()
+    predictions = run(frame)
+    sync()
+    seconds = time.perf_counter() - t0
+    if not np.isfinite(predictions.tta).all():
+        raise RuntimeError(f"{precision.name}: predict_pairs returned non-finite probabilities")
+    return seconds
 
 
 def run_precision(name: str, args: argparse.Namespace, device: torch.device) -> dict:
@@ -149,6 +186,9 @@ def run_precision(name: str, args: argparse.Namespace, device: torch.device) -> 
     sync()
     seconds = time.perf_counter() - t0
 
+    peak_train_gib = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else None
+    predict_seconds = time_prediction(model, config, precision, args, device, sync)
+
     sequences = 2 * args.batch_size
     tokens = sequences * args.seq_len
     n_dense = non_embedding_params(model)
@@ -160,7 +200,8 @@ def run_precision(name: str, args: argparse.Namespace, device: torch.device) -> 
         "precision": name,
         "pairs_per_s": args.steps * args.batch_size / seconds,
         "step_ms": 1000 * seconds / args.steps,
-        "peak_mem_gib": torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else None,
+        "predict_pairs_per_s": args.predict_pairs / predict_seconds,
+        "peak_mem_gib": peak_train_gib,
         "tflops": flops_dense_attn * args.steps / seconds / 1e12,
         "tflops_with_rel": (flops_dense_attn + flops_rel) * args.steps / seconds / 1e12,
         "params_total": sum(p.numel() for p in model.parameters()),
@@ -208,11 +249,11 @@ def main() -> int:
     print(f"parameters: {first['params_total'] / 1e6:.1f}M total, {first['params_non_embedding'] / 1e6:.1f}M without "
           f"embedding tables; FLOPs per step (6*N*T + 12*layers*hidden*seq^2*S): {first['flops_per_step'] / 1e12:.3g} T")
     print(f"{'precision':9s} {'pairs/s':>9s} {'ms/step':>9s} {'peak GiB':>9s} {'TFLOP/s':>8s} {'+c2p/p2c':>9s} "
-          f"{'final loss':>10s}")
+          f"{'final loss':>10s} {'predict pairs/s':>16s}")
     for r in results:
         mem = f"{r['peak_mem_gib']:.2f}" if r["peak_mem_gib"] is not None else "-"
         print(f"{r['precision']:9s} {r['pairs_per_s']:9.1f} {r['step_ms']:9.1f} {mem:>9s} {r['tflops']:8.3g} "
-              f"{r['tflops_with_rel']:9.3g} {r['final_loss']:10.4f}")
+              f"{r['tflops_with_rel']:9.3g} {r['final_loss']:10.4f} {r['predict_pairs_per_s']:16.1f}")
 
     ok = True
     for r in results:
@@ -230,6 +271,7 @@ def main() -> int:
               f" -> {'OK' if fine else 'FAIL'}")
         ok = ok and fine
     print(" ".join(f"{r['precision']}_pairs_per_s={r['pairs_per_s']:.1f}" for r in results)
+          + " " + " ".join(f"{r['precision']}_predict_pairs_per_s={r['predict_pairs_per_s']:.1f}" for r in results)
           + " " + " ".join(f"{r['precision']}_tflops={r['tflops']:.3g}" for r in results))
     return 0 if ok else 1
 

@@ -67,7 +67,9 @@ def test_val_loss_refuses_more_training_pairs_than_the_other_folds_hold(tiny_bac
 def test_gpu_train_code_path_runs_on_cpu():
     done = run_bench("gpu_train.py", "--device", "cpu", "--tiny")
     line = last_line(done)
-    assert re.fullmatch(r"fp16_pairs_per_s=\S+ bf16_pairs_per_s=\S+ fp16_tflops=\S+ bf16_tflops=\S+", line), line
+    assert re.fullmatch(r"fp16_pairs_per_s=\S+ bf16_pairs_per_s=\S+ fp16_predict_pairs_per_s=\S+ "
+                        r"bf16_predict_pairs_per_s=\S+ fp16_tflops=\S+ bf16_tflops=\S+", line), line
+    assert "fp16 GradScaler:" in done.stdout and "-> OK" in done.stdout
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for machines without CUDA")
