@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from arena_pref.data import read_rows
 from arena_pref.encode import encode_rows, side_stats, special_tokens, with_swapped_copies
@@ -84,6 +85,18 @@ def test_backbone_loads_with_the_attention_dropout_asked_for(tiny_backbone_dir):
     from arena_pref.backbone import load_pretrained_backbone
     assert load_pretrained_backbone(str(tiny_backbone_dir), "main", 0.0).config.attention_probs_dropout_prob == 0.0
     assert load_pretrained_backbone(str(tiny_backbone_dir), "main", 0.2).config.attention_probs_dropout_prob == 0.2
+
+
+@pytest.mark.parametrize("saved_dtype", [torch.float16, torch.bfloat16])
+def test_a_backbone_saved_in_half_precision_loads_fp32_master_weights(tmp_path, tiny_backbone_dir, saved_dtype):
+    from arena_pref.backbone import load_pretrained_backbone
+    original = load_pretrained_backbone(str(tiny_backbone_dir), "main", 0.0)
+    original.to(saved_dtype).save_pretrained(tmp_path / "half")
+    loaded = load_pretrained_backbone(str(tmp_path / "half"), "main", 0.0)
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}
+    # The values are the saved half-precision ones, widened.
+    expected = original.embeddings.word_embeddings.weight.to(saved_dtype).float()
+    assert torch.equal(loaded.embeddings.word_embeddings.weight, expected)
 
 
 def test_missing_local_backbone_names_the_param(tmp_path):

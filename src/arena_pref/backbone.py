@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 OFFLINE_HINT = (
@@ -45,8 +46,8 @@ def load_pretrained_backbone(backbone: str, revision: str, attention_dropout: fl
     config = _load(AutoConfig.from_pretrained, backbone, revision, "model config")
     if hasattr(config, "attention_probs_dropout_prob"):
         config.attention_probs_dropout_prob = attention_dropout
-    return _load(lambda name, **kw: AutoModel.from_pretrained(name, config=config, **kw), backbone, revision,
-                 "model weights")
+    return _load(lambda name, **kw: AutoModel.from_pretrained(name, config=config, dtype=torch.float32, **kw),
+                 backbone, revision, "model weights")
 
 
 def backbone_from_config(config_dict: dict):
