@@ -1,8 +1,8 @@
-"""Stage ensemble: blend the siamese and feature models on out-of-fold rows, write submission.csv.
+"""Stage ensemble: blend the members (siamese, gbdt, tfidf) on out-of-fold rows, write submission.csv.
 
     python src/ensemble.py --predictions data/predictions --prepared data/prepared --out-dir metrics/ensemble \
         --submission submission.csv
-Fits the blend weight (and a temperature, ensemble.temperature) on the out-of-fold predictions only,
+Fits the blend weights (and a temperature, ensemble.temperature) on the out-of-fold predictions only,
 reports each member's and the blend's scores on the same rows (cross-fitted across folds), and applies
 the blend fitted on all out-of-fold rows to the test predictions.
 """
@@ -21,14 +21,21 @@ from arena_pref.predictions import probs_frame, probs_of, read_probs, write_prob
 from arena_pref.submission import build_submission
 
 log = logging.getLogger("ensemble")
-MEMBERS = ("siamese", "gbdt")
+MEMBERS = ("siamese", "gbdt", "tfidf")  # the first member's ids and order are the reference
 
 
-def aligned(first: pd.DataFrame, second: pd.DataFrame, what: str) -> pd.DataFrame:
-    """`second` reordered to `first`'s ids; different id sets are an error, not a silent inner join."""
-    if set(first["id"]) != set(second["id"]) or len(first) != len(second):
-        raise ValueError(f"{what}: the members predicted different ids ({len(first)} vs {len(second)} rows)")
-    return second.set_index("id").loc[first["id"]].reset_index()
+def aligned(reference: pd.DataFrame, other: pd.DataFrame, what: str) -> pd.DataFrame:
+    """`other` reordered to `reference`'s ids; different id sets are an error, not a silent inner join."""
+    if set(reference["id"]) != set(other["id"]) or len(reference) != len(other):
+        raise ValueError(f"{what}: the members predicted different ids ({len(reference)} vs {len(other)} rows)")
+    return other.set_index("id").loc[reference["id"]].reset_index()
+
+
+def read_members(predictions: str, split: str) -> dict[str, pd.DataFrame]:
+    """Each member's {split}_<member>.csv, rows in the first member's id order."""
+    frames = {m: read_probs(f"{predictions}/{split}_{m}.csv") for m in MEMBERS}
+    reference = frames[MEMBERS[0]]
+    return {m: aligned(reference, f, f"{split} predictions of {m}") for m, f in frames.items()}
 
 
 def main() -> None:
@@ -40,30 +47,27 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
     params = load_params()
-    oof = {m: read_probs(f"{args.predictions}/oof_{m}.csv") for m in MEMBERS}
-    oof["gbdt"] = aligned(oof["siamese"], oof["gbdt"], "out-of-fold predictions")
-    test = {m: read_probs(f"{args.predictions}/test_{m}.csv") for m in MEMBERS}
-    test["gbdt"] = aligned(test["siamese"], test["gbdt"], "test predictions")
-
-    labels, folds = oof["siamese"]["label"].to_numpy(), oof["siamese"]["fold"].to_numpy()
-    first, second = probs_of(oof["siamese"]), probs_of(oof["gbdt"])
-    blended = cross_fitted_blend(labels, folds, first, second, params.ensemble.temperature)
+    oof, test = read_members(args.predictions, "oof"), read_members(args.predictions, "test")
+    reference = oof[MEMBERS[0]]
+    labels, folds = reference["label"].to_numpy(), reference["fold"].to_numpy()
+    members = [probs_of(oof[m]) for m in MEMBERS]
+    blended = cross_fitted_blend(labels, folds, members, params.ensemble.temperature)
     metrics = {"rows": len(labels), "cross_fitted": len(np.unique(folds)) > 1}
-    for name, probs in (("siamese", first), ("gbdt", second), ("ensemble", blended)):
+    for name, probs in (*zip(MEMBERS, members), ("ensemble", blended)):
         metrics[name] = score(labels, probs) | {"cv": fold_spread(labels, probs, folds)}
-    blend = fit_blend(labels, first, second, params.ensemble.temperature)
-    metrics["blend"] = {"siamese_weight": blend.weight, "temperature": blend.temperature}
+    blend = fit_blend(labels, members, params.ensemble.temperature)
+    metrics["blend"] = {"weights": dict(zip(MEMBERS, blend.weights)), "temperature": blend.temperature}
     write_json(metrics, f"{args.out_dir}/metrics.json")
-    write_probs(probs_frame(oof["siamese"]["id"], blended, fold=folds, label=labels),
-                f"{args.predictions}/oof_ensemble.csv")
+    write_probs(probs_frame(reference["id"], blended, fold=folds, label=labels), f"{args.predictions}/oof_ensemble.csv")
 
-    test_probs = apply_blend(blend, probs_of(test["siamese"]), probs_of(test["gbdt"]))
+    test_probs = apply_blend(blend, [probs_of(test[m]) for m in MEMBERS])
     expected_ids = pd.read_parquet(f"{args.prepared}/test.parquet", columns=["id"])["id"].tolist()
-    submission = build_submission(test["siamese"]["id"].tolist(), test_probs, expected_ids)
+    submission = build_submission(test[MEMBERS[0]]["id"].tolist(), test_probs, expected_ids)
     submission.to_csv(args.submission, index=False)
-    log.info("log loss: siamese %.4f, gbdt %.4f, ensemble %.4f (siamese weight %.2f, temperature %.2f); "
-             "wrote %s (%d rows)", metrics["siamese"]["log_loss"], metrics["gbdt"]["log_loss"],
-             metrics["ensemble"]["log_loss"], blend.weight, blend.temperature, args.submission, len(submission))
+    log.info("log loss: %s, ensemble %.4f (weights %s, temperature %.2f); wrote %s (%d rows)",
+             ", ".join(f"{m} {metrics[m]['log_loss']:.4f}" for m in MEMBERS), metrics["ensemble"]["log_loss"],
+             ", ".join(f"{m} {w:.2f}" for m, w in zip(MEMBERS, blend.weights)), blend.temperature, args.submission,
+             len(submission))
 
 
 if __name__ == "__main__":

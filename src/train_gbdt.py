@@ -8,18 +8,15 @@ the mean of the fold models. Symmetric: trained on swapped copies, averaged with
 """
 
 import argparse
-import logging
 
 import pandas as pd
 
-from arena_pref.files import setup_logging, write_json
+from arena_pref.files import setup_logging
 from arena_pref.folds import validation_folds
 from arena_pref.gbdt import GbdtSettings, cross_fit
-from arena_pref.metrics import fold_spread, score
 from arena_pref.params import load_params
-from arena_pref.predictions import probs_frame, write_probs
+from arena_pref.predictions import write_cross_fit
 
-log = logging.getLogger("gbdt")
 KEY_COLUMNS = ["id", "fold", "label"]
 
 
@@ -44,16 +41,8 @@ def main() -> None:
     fit = cross_fit(train[KEY_COLUMNS], train.drop(columns=KEY_COLUMNS), settings, folds,
                     test.drop(columns=KEY_COLUMNS))
 
-    validated = train["fold"].isin(folds).to_numpy()
-    labels, fold_of = train["label"].to_numpy()[validated], train["fold"].to_numpy()[validated]
-    oof = fit.oof[validated]
-    metrics = {"rows": int(validated.sum()), "folds": folds} | score(labels, oof)
-    metrics["cv"] = fold_spread(labels, oof, fold_of)
-    write_json(metrics, f"{args.out_dir}/metrics.json")
-    write_probs(probs_frame(train["id"][validated], oof, fold=fold_of, label=labels), args.oof)
-    write_probs(probs_frame(test["id"], fit.test), args.test)
-    log.info("folds %s: log loss %.4f (fold mean %.4f +- %.4f), accuracy %.4f", folds, metrics["log_loss"],
-             metrics["cv"]["log_loss_mean"], metrics["cv"]["log_loss_std"], metrics["accuracy"])
+    write_cross_fit("gbdt", fit, train[KEY_COLUMNS], folds, test["id"], f"{args.out_dir}/metrics.json", args.oof,
+                    args.test)
 
 
 if __name__ == "__main__":

@@ -190,6 +190,12 @@ def test_wrong_types(raw_params, key, value, message):
     ("evaluate.batch_size", 0, "batch sizes must be >= 1"),
     ("predict.batch_size", 0, "batch sizes must be >= 1"),
     ("evaluate.calibration_bins", 1, "evaluate.calibration_bins must be >= 2"),
+    ("tfidf.analyzer", "bpe", "tfidf.analyzer must be one of ('char_wb', 'char', 'word')"),
+    ("tfidf.ngram_min", 0, "tfidf.ngram_min and tfidf.ngram_max: need 1 <= min <= max"),
+    ("tfidf.ngram_max", 1, "tfidf.ngram_min and tfidf.ngram_max: need 1 <= min <= max"),
+    ("tfidf.min_df", 0, "tfidf.min_df and tfidf.max_features must be >= 1"),
+    ("tfidf.max_features", 0, "tfidf.min_df and tfidf.max_features must be >= 1"),
+    ("tfidf.C", 0.0, "tfidf.C must be > 0"),
 ])
 def test_out_of_range(raw_params, key, value, message):
     with pytest.raises(ParamsError) as err:
@@ -234,6 +240,9 @@ def test_extra_train_csvs_is_a_list_of_paths(raw_params):
     ("train.device", "cpu"),
     ("evaluate.calibration_bins", 2),
     ("data.train_csv", "data/raw/train.csv"),
+    ("tfidf.analyzer", "word"),
+    ("tfidf.ngram_max", 2),
+    ("tfidf.min_df", 1),
 ])
 def test_boundary_values_accepted(raw_params, key, value):
     raw = _with(raw_params, key, value)

@@ -24,6 +24,7 @@ TINY = {
     "train": {"fold": -1, "epochs": 1, "batch_size": 4, "grad_accum_steps": 2, "eval_every_steps": 2,
               "device": "cpu"},
     "gbdt": {"max_iter": 10, "min_samples_leaf": 3},
+    "tfidf": {"min_df": 1, "max_features": 2000},
     "evaluate": {"batch_size": 8},
     "predict": {"batch_size": 8},
 }
@@ -118,16 +119,20 @@ def test_repro_writes_metrics_and_plot_data(repo):
 def test_out_of_fold_predictions_cover_every_labelled_row_once(repo):
     path, _ = repo
     train_ids = set(pd.read_csv(path / "data/raw/train.csv", dtype={"id": str})["id"])
-    for member in ("siamese", "gbdt", "ensemble"):
+    for member in ("siamese", "gbdt", "tfidf", "ensemble"):
         oof = pd.read_csv(path / f"data/predictions/oof_{member}.csv", dtype={"id": str})
         assert oof["id"].is_unique and set(oof["id"]) == train_ids, member
         probs = oof[["winner_model_a", "winner_model_b", "winner_tie"]].to_numpy()
         assert abs(probs.sum(axis=1) - 1).max() < 1e-9
     ensemble = json.loads((path / "metrics/ensemble/metrics.json").read_text())
     assert ensemble["cross_fitted"] is True
-    for member in ("siamese", "gbdt", "ensemble"):
+    for member in ("siamese", "gbdt", "tfidf", "ensemble"):
         assert set(ensemble[member]["cv"]["per_fold"]) == {"0", "1", "2"}
-    assert 0.0 <= ensemble["blend"]["siamese_weight"] <= 1.0
+    weights = ensemble["blend"]["weights"]
+    assert list(weights) == ["siamese", "gbdt", "tfidf"] and abs(sum(weights.values()) - 1.0) < 1e-9
+    assert all(0.0 <= w <= 1.0 for w in weights.values())
+    tfidf = json.loads((path / "metrics/tfidf/metrics.json").read_text())
+    assert tfidf["folds"] == [0, 1, 2] and tfidf["rows"] == 30
 
 
 @pytest.mark.slow

@@ -21,12 +21,10 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from . import crossfit
+from .crossfit import N_CLASSES, CrossFit
 from .features import swap_feature_frame
-from .folds import NO_FOLD
-from .metrics import kaggle_log_loss
 from .swap import swap_label, swap_probs
-
-N_CLASSES = 3
 
 
 @dataclass(frozen=True)
@@ -117,39 +115,15 @@ def predict_gbdt(model: GbdtModel, features: pd.DataFrame) -> np.ndarray:
     return (forward + backward) / 2.0
 
 
-@dataclass
-class CrossFit:
-    """Out-of-fold probabilities (n, 3), NaN outside the validation folds; log loss per validation
-    fold; test probabilities (m, 3) averaged over the fold models (None without test features)."""
-
-    oof: np.ndarray
-    fold_losses: dict[int, float]
-    test: np.ndarray | None
-
-
 def cross_fit(rows: pd.DataFrame, features: pd.DataFrame, settings: GbdtSettings, valid_folds: list[int],
               test_features: pd.DataFrame | None = None) -> CrossFit:
-    """One model per fold in `valid_folds`, trained on every row outside that fold, so the rows of
-    the extra training files (fold -2) train every model and are never predicted out of fold.
-
-    `features` holds one row per row of `rows` (columns fold and label), in the same order.
-    """
+    """Out-of-fold and test probabilities of one model per validation fold (`crossfit.cross_fit`).
+    `features` holds one row per row of `rows` (columns fold and label), in the same order."""
     if len(features) != len(rows):
         raise ValueError(f"{len(rows)} rows but {len(features)} feature rows")
-    folds = rows["fold"].to_numpy()
     labels = rows["label"].to_numpy(dtype=np.int64)
-    if (folds == NO_FOLD).any():
-        raise ValueError(f"{int((folds == NO_FOLD).sum())} rows have no fold (fold -1): assign folds first")
-    missing = sorted(set(valid_folds) - set(folds.tolist()))
-    if missing or not valid_folds:
-        raise ValueError(f"validation folds {valid_folds}: folds {missing} have no rows")
-    oof = np.full((len(rows), N_CLASSES), np.nan)
-    losses, test_probs = {}, []
-    for fold in valid_folds:
-        valid = folds == fold
-        model = fit_gbdt(features.iloc[np.flatnonzero(~valid)], labels[~valid], settings)
-        oof[valid] = predict_gbdt(model, features.iloc[np.flatnonzero(valid)])
-        losses[fold] = kaggle_log_loss(labels[valid], oof[valid])
-        if test_features is not None:
-            test_probs.append(predict_gbdt(model, test_features))
-    return CrossFit(oof=oof, fold_losses=losses, test=np.mean(test_probs, axis=0) if test_probs else None)
+    return crossfit.cross_fit(
+        rows, valid_folds,
+        fit=lambda train: fit_gbdt(features.iloc[train], labels[train], settings),
+        predict=lambda model, valid: predict_gbdt(model, features.iloc[valid]),
+        predict_test=None if test_features is None else lambda model: predict_gbdt(model, test_features))

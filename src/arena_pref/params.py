@@ -83,6 +83,16 @@ class GbdtParams:
 
 
 @dataclass(frozen=True)
+class TfidfParams:
+    analyzer: str
+    ngram_min: int
+    ngram_max: int
+    min_df: int
+    max_features: int
+    C: float
+
+
+@dataclass(frozen=True)
 class EnsembleParams:
     temperature: bool  # rescale the blended log-probabilities by a fitted temperature
 
@@ -111,12 +121,14 @@ class Params:
     evaluate: EvaluateParams
     predict: PredictParams
     gbdt: GbdtParams
+    tfidf: TfidfParams
     ensemble: EnsembleParams
 
 
 PRECISIONS = ("auto", "fp16", "bf16", "fp32")
 HEADS = ("symmetric", "concat")
 DEVICES = ("auto", "cpu", "cuda")
+TFIDF_ANALYZERS = ("char_wb", "char", "word")
 
 
 def _build_section(cls: type, name: str, raw: Any) -> Any:
@@ -195,6 +207,10 @@ def _check_ranges(p: Params) -> None:
         (p.gbdt.max_leaf_nodes >= 2 and p.gbdt.min_samples_leaf >= 1,
          "gbdt.max_leaf_nodes must be >= 2, gbdt.min_samples_leaf >= 1"),
         (p.gbdt.l2_regularization >= 0, "gbdt.l2_regularization must be >= 0"),
+        (p.tfidf.analyzer in TFIDF_ANALYZERS, f"tfidf.analyzer must be one of {TFIDF_ANALYZERS}"),
+        (1 <= p.tfidf.ngram_min <= p.tfidf.ngram_max, "tfidf.ngram_min and tfidf.ngram_max: need 1 <= min <= max"),
+        (p.tfidf.min_df >= 1 and p.tfidf.max_features >= 1, "tfidf.min_df and tfidf.max_features must be >= 1"),
+        (p.tfidf.C > 0, "tfidf.C must be > 0"),
     ]
     for ok, message in checks:
         if not ok:

@@ -1,0 +1,55 @@
+"""Out-of-fold predictions for the members that train in seconds (gbdt, tfidf): one model per
+validation fold, trained on every other row, predicting its fold and the test rows.
+
+Rows of the extra training files (fold -2) train every fold's model and are never predicted out of fold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .folds import NO_FOLD
+from .metrics import kaggle_log_loss
+
+N_CLASSES = 3
+
+
+@dataclass
+class CrossFit:
+    """Out-of-fold probabilities (n, 3), NaN outside the validation folds; log loss per validation
+    fold; test probabilities (m, 3) averaged over the fold models (None when nothing was asked of test)."""
+
+    oof: np.ndarray
+    fold_losses: dict[int, float]
+    test: np.ndarray | None
+
+
+def cross_fit(rows: pd.DataFrame, valid_folds: list[int],
+              fit: Callable[[np.ndarray], Any],
+              predict: Callable[[Any, np.ndarray], np.ndarray],
+              predict_test: Callable[[Any], np.ndarray] | None = None) -> CrossFit:
+    """`rows` has columns fold and label. For each fold in `valid_folds`:
+    model = fit(positions of the training rows); oof[fold rows] = predict(model, positions of the fold
+    rows); predict_test(model), when given, is averaged over the folds. Positions index `rows`."""
+    folds = rows["fold"].to_numpy()
+    labels = rows["label"].to_numpy(dtype=np.int64)
+    if (folds == NO_FOLD).any():
+        raise ValueError(f"{int((folds == NO_FOLD).sum())} rows have no fold (fold -1): assign folds first")
+    missing = sorted(set(valid_folds) - set(folds.tolist()))
+    if missing or not valid_folds:
+        raise ValueError(f"validation folds {valid_folds}: folds {missing} have no rows")
+    oof = np.full((len(rows), N_CLASSES), np.nan)
+    losses, test_probs = {}, []
+    for fold in valid_folds:
+        valid = folds == fold
+        model = fit(np.flatnonzero(~valid))
+        oof[valid] = predict(model, np.flatnonzero(valid))
+        losses[fold] = kaggle_log_loss(labels[valid], oof[valid])
+        if predict_test is not None:
+            test_probs.append(predict_test(model))
+    return CrossFit(oof=oof, fold_losses=losses, test=np.mean(test_probs, axis=0) if test_probs else None)

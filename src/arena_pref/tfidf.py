@@ -1,0 +1,122 @@
+"""A symmetric text model: TF-IDF of the two answers, compared, then logistic regression.
+
+Each answer (its turns joined by a blank line) becomes a TF-IDF vector x_A, x_B (character n-grams
+within word boundaries by default: they see wording, punctuation, markdown and casing that word
+counts miss). The pair is [x_A - x_B, |x_A - x_B|]: the difference says which side has more of what,
+the absolute difference says how alike the answers are (the tie signal). A multinomial logistic
+regression reads it.
+
+Symmetric like the feature model: trained on every row and its A/B-swapped copy, and the prediction
+is the mean of the forward and the swapped-back prediction, so
+    predict_tfidf(model, swapped rows) == swap_probs(predict_tfidf(model, rows)).
+The vocabulary and IDF weights are fitted on the training rows' answers only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from . import crossfit
+from .crossfit import N_CLASSES, CrossFit
+from .features import TURN_SEPARATOR
+from .params import TFIDF_ANALYZERS
+from .swap import swap_label, swap_probs
+
+
+@dataclass(frozen=True)
+class TfidfSettings:
+    """Defaults chosen by 5-fold CV on the 1.4k arena_dev rows (README, Results); C is the inverse L2
+    strength of the logistic regression."""
+
+    analyzer: str = "char_wb"
+    ngram_min: int = 2
+    ngram_max: int = 4
+    min_df: int = 5
+    max_features: int = 20000
+    C: float = 0.3
+
+    def __post_init__(self):
+        checks = [
+            (self.analyzer in TFIDF_ANALYZERS, f"analyzer must be one of {TFIDF_ANALYZERS}"),
+            (1 <= self.ngram_min <= self.ngram_max, "need 1 <= ngram_min <= ngram_max"),
+            (self.min_df >= 1, "min_df must be >= 1"),
+            (self.max_features >= 1, "max_features must be >= 1"),
+            (self.C > 0, "C must be > 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"TfidfSettings: {message}")
+
+
+@dataclass
+class TfidfModel:
+    vectorizer: TfidfVectorizer
+    classifier: LogisticRegression
+
+
+def answer_texts(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(texts of side A, texts of side B) of clean rows (response_a / response_b: sequences of turns)."""
+    def join(column: str) -> list[str]:
+        return [TURN_SEPARATOR.join(turns) for turns in rows[column]]
+    return join("response_a"), join("response_b")
+
+
+def _pair_matrix(x_first: sp.csr_matrix, x_second: sp.csr_matrix) -> sp.csr_matrix:
+    difference = x_first - x_second
+    return sp.hstack([difference, abs(difference)]).tocsr()
+
+
+def fit_tfidf(rows: pd.DataFrame, labels, settings: TfidfSettings) -> TfidfModel:
+    """Fit the vocabulary on these rows' answers and the classifier on the rows and their swapped copies."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(labels) != len(rows) or len(rows) == 0:
+        raise ValueError(f"{len(rows)} rows and {len(labels)} labels: need the same, non-zero number")
+    if not np.isin(labels, (0, 1, 2)).all():
+        raise ValueError(f"labels must be 0, 1 or 2; got {sorted(set(labels.tolist()) - {0, 1, 2})}")
+    if (labels == 2).all():
+        raise ValueError("every label is a tie: the classifier needs at least two classes")
+    texts_a, texts_b = answer_texts(rows)
+    vectorizer = TfidfVectorizer(analyzer=settings.analyzer, ngram_range=(settings.ngram_min, settings.ngram_max),
+                                 min_df=settings.min_df, max_features=settings.max_features, sublinear_tf=True,
+                                 dtype=np.float64)
+    vectorizer.fit(texts_a + texts_b)
+    x_a, x_b = vectorizer.transform(texts_a), vectorizer.transform(texts_b)
+    x = sp.vstack([_pair_matrix(x_a, x_b), _pair_matrix(x_b, x_a)])
+    y = np.concatenate([labels, [swap_label(int(label)) for label in labels]])
+    classifier = LogisticRegression(C=settings.C, max_iter=5000)
+    classifier.fit(x, y)
+    return TfidfModel(vectorizer=vectorizer, classifier=classifier)
+
+
+def _raw_probs(model: TfidfModel, x: sp.csr_matrix) -> np.ndarray:
+    probs = np.zeros((x.shape[0], N_CLASSES), dtype=np.float64)
+    if x.shape[0]:
+        probs[:, model.classifier.classes_] = model.classifier.predict_proba(x)
+    return probs
+
+
+def predict_tfidf(model: TfidfModel, rows: pd.DataFrame) -> np.ndarray:
+    """(n, 3) probabilities (A wins, B wins, tie), the mean of the forward and swapped-back predictions."""
+    texts_a, texts_b = answer_texts(rows)
+    x_a, x_b = model.vectorizer.transform(texts_a), model.vectorizer.transform(texts_b)
+    forward = _raw_probs(model, _pair_matrix(x_a, x_b))
+    backward = swap_probs(_raw_probs(model, _pair_matrix(x_b, x_a)))
+    return (forward + backward) / 2.0
+
+
+def cross_fit(rows: pd.DataFrame, settings: TfidfSettings, valid_folds: list[int],
+              test_rows: pd.DataFrame | None = None) -> CrossFit:
+    """Out-of-fold and test probabilities of one model per validation fold (`crossfit.cross_fit`);
+    `rows` are clean rows with columns fold and label."""
+    labels = rows["label"].to_numpy(dtype=np.int64)
+    return crossfit.cross_fit(
+        rows, valid_folds,
+        fit=lambda train: fit_tfidf(rows.iloc[train], labels[train], settings),
+        predict=lambda model, valid: predict_tfidf(model, rows.iloc[valid]),
+        predict_test=None if test_rows is None else lambda model: predict_tfidf(model, test_rows))
