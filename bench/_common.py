@@ -31,10 +31,10 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoConfig
 
-from arena_pref.backbone import load_pretrained_backbone, load_tokenizer
+from arena_pref.backbone import load_tokenizer, pretrained_siamese
 from arena_pref.collate import PairColumns, pair_lengths
 from arena_pref.data import assign_folds, read_rows
-from arena_pref.encode import SIDE_STATS, encode_rows
+from arena_pref.encode import encode_rows
 from arena_pref.infer import predict_pairs
 from arena_pref.model import SiamesePreferenceModel
 from arena_pref.params import Params, load_params
@@ -155,9 +155,7 @@ def build_model(backbone: str, head: str, dropout: float, attention_dropout: flo
                 seed: int) -> SiamesePreferenceModel:
     """Pretrained backbone with `attention_dropout` on its attention probabilities + a freshly
     initialised head, built as src/train.py builds it."""
-    backbone_model = load_pretrained_backbone(backbone, "main", attention_dropout)
-    torch.manual_seed(seed)  # the head's random init
-    return SiamesePreferenceModel(backbone_model, head, dropout, len(SIDE_STATS) if side_stats else 0)
+    return pretrained_siamese(backbone, "main", head, dropout, attention_dropout, side_stats, seed)
 
 
 @dataclass

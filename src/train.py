@@ -18,14 +18,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from arena_pref.backbone import load_pretrained_backbone
+from arena_pref.backbone import pretrained_siamese
 from arena_pref.distributed import barrier, init_from_env, shutdown
-from arena_pref.encode import SIDE_STATS
 from arena_pref.files import read_json, setup_logging
 from arena_pref.folds import fold_dir, split_fold, validation_folds
 from arena_pref.live import open_live
 from arena_pref.loop import train
-from arena_pref.model import SiamesePreferenceModel
 from arena_pref.params import Params, load_params
 from arena_pref.precision import resolve_device, resolve_precision
 from arena_pref.resume import FINISHED, checkpoint_state, plan_folds, run_fingerprint
@@ -49,11 +47,10 @@ def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, par
     # The symmetric head is swap-equivariant: a swapped copy gives exactly its original's loss and
     # gradients, so training on both only doubles the cost. The concat head learns symmetry from them.
     train_pairs, valid_pairs = split_fold(pairs, fold, train_on_swapped=params.model.head != "symmetric")
-    backbone = load_pretrained_backbone(params.model.backbone, params.model.revision, params.model.attention_dropout)
-    check_fits_positions(backbone.config, pairs)
-    n_side_stats = len(SIDE_STATS) if params.model.side_stats else 0
-    torch.manual_seed(params.base.seed)  # the head's initial weights
-    model = SiamesePreferenceModel(backbone, params.model.head, params.model.dropout, n_side_stats)
+    m = params.model
+    model = pretrained_siamese(m.backbone, m.revision, m.head, m.dropout, m.attention_dropout, m.side_stats,
+                               params.base.seed)
+    check_fits_positions(model.backbone.config, pairs)
     best_path, last_path = models_dir / "best.pt", models_dir / "last.pt"
     if resume_from is None and ctx.is_main:
         # Outputs are persisted between runs (dvc.yaml) so that a resume finds them; a fresh run must

