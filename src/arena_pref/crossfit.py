@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from .folds import NO_FOLD
 from .metrics import kaggle_log_loss
@@ -32,10 +33,11 @@ class CrossFit:
 def cross_fit(rows: pd.DataFrame, valid_folds: list[int],
               fit: Callable[[np.ndarray], Any],
               predict: Callable[[Any, np.ndarray], np.ndarray],
-              predict_test: Callable[[Any], np.ndarray] | None = None) -> CrossFit:
+              predict_test: Callable[[Any], np.ndarray] | None = None, desc: str = "folds") -> CrossFit:
     """`rows` has columns fold and label. For each fold in `valid_folds`:
     model = fit(positions of the training rows); oof[fold rows] = predict(model, positions of the fold
-    rows); predict_test(model), when given, is averaged over the folds. Positions index `rows`."""
+    rows); predict_test(model), when given, is averaged over the folds. Positions index `rows`.
+    `desc` labels the progress bar (one step per fold)."""
     folds = rows["fold"].to_numpy()
     labels = rows["label"].to_numpy(dtype=np.int64)
     if (folds == NO_FOLD).any():
@@ -45,7 +47,7 @@ def cross_fit(rows: pd.DataFrame, valid_folds: list[int],
         raise ValueError(f"validation folds {valid_folds}: folds {missing} have no rows")
     oof = np.full((len(rows), N_CLASSES), np.nan)
     losses, test_probs = {}, []
-    for fold in valid_folds:
+    for fold in tqdm(valid_folds, desc=desc, unit="fold"):
         valid = folds == fold
         model = fit(np.flatnonzero(~valid))
         oof[valid] = predict(model, np.flatnonzero(valid))

@@ -126,4 +126,5 @@ def cross_fit(rows: pd.DataFrame, features: pd.DataFrame, settings: GbdtSettings
         rows, valid_folds,
         fit=lambda train: fit_gbdt(features.iloc[train], labels[train], settings),
         predict=lambda model, valid: predict_gbdt(model, features.iloc[valid]),
-        predict_test=None if test_features is None else lambda model: predict_gbdt(model, test_features))
+        predict_test=None if test_features is None else lambda model: predict_gbdt(model, test_features),
+        desc="gbdt folds")

@@ -119,4 +119,5 @@ def cross_fit(rows: pd.DataFrame, settings: TfidfSettings, valid_folds: list[int
         rows, valid_folds,
         fit=lambda train: fit_tfidf(rows.iloc[train], labels[train], settings),
         predict=lambda model, valid: predict_tfidf(model, rows.iloc[valid]),
-        predict_test=None if test_rows is None else lambda model: predict_tfidf(model, test_rows))
+        predict_test=None if test_rows is None else lambda model: predict_tfidf(model, test_rows),
+        desc="tfidf folds")
