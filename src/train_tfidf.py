@@ -9,6 +9,7 @@ swapped prediction (arena_pref.tfidf).
 """
 
 import argparse
+import dataclasses
 
 import pandas as pd
 
@@ -28,9 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
     params = load_params()
-    p = params.tfidf
-    settings = TfidfSettings(analyzer=p.analyzer, ngram_min=p.ngram_min, ngram_max=p.ngram_max, min_df=p.min_df,
-                             max_features=p.max_features, C=p.C)
+    settings = TfidfSettings(**dataclasses.asdict(params.tfidf))  # the same fields, one for one
     train = pd.read_parquet(f"{args.prepared}/train.parquet")
     test = pd.read_parquet(f"{args.prepared}/test.parquet")
     folds = validation_folds(train["fold"].to_numpy(), params.train.fold)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arena_pref.swap import A_WINS, B_WINS, SWAPPED_CLASS, TIE, swap_label, swap_pairs, swap_probs
+from arena_pref.swap import A_WINS, B_WINS, SWAPPED_CLASS, TIE, swap_label, swap_labels, swap_pairs, swap_probs
 
 
 @pytest.mark.parametrize("label, expected", [(0, 1), (1, 0), (2, 2), (-1, -1)])
@@ -17,6 +17,12 @@ def test_swap_label_exact(label, expected):
 @pytest.mark.parametrize("label", [0, 1, 2, -1])
 def test_swap_label_twice_is_identity(label):
     assert swap_label(swap_label(label)) == label
+
+
+def test_swap_labels_maps_an_array_as_swap_label_maps_each_label():
+    labels = np.array([0, 1, 2, 2, 1, 0, 0])
+    np.testing.assert_array_equal(swap_labels(labels), [1, 0, 2, 2, 0, 1, 1])
+    np.testing.assert_array_equal(swap_labels(swap_labels(labels)), labels)
 
 
 def test_swap_label_numpy_ints():

@@ -1,5 +1,6 @@
 """Out-of-fold predictions for the members that train in seconds (gbdt, tfidf): one model per
-validation fold, trained on every other row, predicting its fold and the test rows.
+validation fold, trained on every other row, predicting its fold and the test rows. Also the pieces
+both of those scikit-learn members share: the label checks and the (n, 3) probability table.
 
 Rows of the extra training files (fold -2) train every fold's model and are never predicted out of fold.
 """
@@ -18,6 +19,24 @@ from .folds import NO_FOLD
 from .metrics import kaggle_log_loss
 
 N_CLASSES = 3
+
+
+def check_class_labels(labels: np.ndarray) -> None:
+    """Labels a classifier can be fitted on: each 0, 1 or 2, and not all ties (swapped copies turn a
+    lone A or B class into both, but a tie stays a tie)."""
+    if not np.isin(labels, (0, 1, 2)).all():
+        raise ValueError(f"labels must be 0, 1 or 2; got {sorted(set(labels.tolist()) - {0, 1, 2})}")
+    if (labels == 2).all():
+        raise ValueError("every label is a tie: the classifier needs at least two classes")
+
+
+def class_probs(classifier, x) -> np.ndarray:
+    """(n, 3) probabilities of a fitted scikit-learn classifier; a class absent from its training
+    labels gets probability 0."""
+    probs = np.zeros((x.shape[0], N_CLASSES), dtype=np.float64)
+    if x.shape[0]:
+        probs[:, classifier.classes_] = classifier.predict_proba(x)
+    return probs
 
 
 @dataclass

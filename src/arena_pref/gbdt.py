@@ -2,7 +2,7 @@
 
 Symmetric twice over:
   * `fit_gbdt` trains on every row and on its A/B-swapped copy (features `swap_feature_frame`, label
-    `swap_label`), so the trees see no position of the better answer;
+    `swap_labels`), so the trees see no position of the better answer;
   * `predict_gbdt` averages the prediction with the swapped-back prediction of the swapped features
     (test-time augmentation), which makes it exactly symmetric:
         predict_gbdt(model, swap_feature_frame(F)) == swap_probs(predict_gbdt(model, F)).
@@ -22,9 +22,9 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from . import crossfit
-from .crossfit import N_CLASSES, CrossFit
+from .crossfit import CrossFit, check_class_labels, class_probs
 from .features import swap_feature_frame
-from .swap import swap_label, swap_probs
+from .swap import swap_labels, swap_probs
 
 
 @dataclass(frozen=True)
@@ -83,13 +83,10 @@ def fit_gbdt(features: pd.DataFrame, labels, settings: GbdtSettings) -> GbdtMode
         raise ValueError(f"{len(features)} feature rows but {len(labels)} labels")
     if len(labels) == 0:
         raise ValueError("no rows to fit")
-    if not np.isin(labels, (0, 1, 2)).all():
-        raise ValueError(f"labels must be 0, 1 or 2; got {sorted(set(labels.tolist()) - {0, 1, 2})}")
-    if (labels == 2).all():
-        raise ValueError("every label is a tie: the classifier needs at least two classes")
+    check_class_labels(labels)
     columns = list(features.columns)
     x = np.concatenate([_matrix(features, columns), _matrix(swap_feature_frame(features), columns)])
-    y = np.concatenate([labels, np.array([swap_label(int(label)) for label in labels], dtype=np.int64)])
+    y = np.concatenate([labels, swap_labels(labels)])
     estimator = HistGradientBoostingClassifier(
         loss="log_loss", learning_rate=settings.learning_rate, max_iter=settings.max_iter,
         max_leaf_nodes=settings.max_leaf_nodes, min_samples_leaf=settings.min_samples_leaf,
@@ -100,11 +97,7 @@ def fit_gbdt(features: pd.DataFrame, labels, settings: GbdtSettings) -> GbdtMode
 
 
 def _raw_probs(model: GbdtModel, features: pd.DataFrame) -> np.ndarray:
-    """(n, 3) class probabilities; a class absent from the training labels gets probability 0."""
-    probs = np.zeros((len(features), N_CLASSES), dtype=np.float64)
-    if len(features):
-        probs[:, model.estimator.classes_] = model.estimator.predict_proba(_matrix(features, model.columns))
-    return probs
+    return class_probs(model.estimator, _matrix(features, model.columns))
 
 
 def predict_gbdt(model: GbdtModel, features: pd.DataFrame) -> np.ndarray:

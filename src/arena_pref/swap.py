@@ -18,6 +18,11 @@ def swap_label(label: int) -> int:
     return label if label < 0 else SWAPPED_CLASS[label]
 
 
+def swap_labels(labels: np.ndarray) -> np.ndarray:
+    """`swap_label` of every label in an array of labels 0, 1 or 2."""
+    return np.asarray(SWAPPED_CLASS, dtype=np.int64)[labels]
+
+
 def swap_probs(probs: np.ndarray) -> np.ndarray:
     """Probabilities of shape (n, 3) for the swapped pairs: columns A and B exchanged."""
     return probs[:, list(SWAPPED_CLASS)]

@@ -23,10 +23,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from . import crossfit
-from .crossfit import N_CLASSES, CrossFit
+from .crossfit import CrossFit, check_class_labels, class_probs
 from .features import TURN_SEPARATOR
 from .params import TFIDF_ANALYZERS
-from .swap import swap_label, swap_probs
+from .swap import swap_labels, swap_probs
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,7 @@ def fit_tfidf(rows: pd.DataFrame, labels, settings: TfidfSettings) -> TfidfModel
     labels = np.asarray(labels, dtype=np.int64)
     if len(labels) != len(rows) or len(rows) == 0:
         raise ValueError(f"{len(rows)} rows and {len(labels)} labels: need the same, non-zero number")
-    if not np.isin(labels, (0, 1, 2)).all():
-        raise ValueError(f"labels must be 0, 1 or 2; got {sorted(set(labels.tolist()) - {0, 1, 2})}")
-    if (labels == 2).all():
-        raise ValueError("every label is a tie: the classifier needs at least two classes")
+    check_class_labels(labels)
     texts_a, texts_b = answer_texts(rows)
     vectorizer = TfidfVectorizer(analyzer=settings.analyzer, ngram_range=(settings.ngram_min, settings.ngram_max),
                                  min_df=settings.min_df, max_features=settings.max_features, sublinear_tf=True,
@@ -88,25 +85,18 @@ def fit_tfidf(rows: pd.DataFrame, labels, settings: TfidfSettings) -> TfidfModel
     vectorizer.fit(texts_a + texts_b)
     x_a, x_b = vectorizer.transform(texts_a), vectorizer.transform(texts_b)
     x = sp.vstack([_pair_matrix(x_a, x_b), _pair_matrix(x_b, x_a)])
-    y = np.concatenate([labels, [swap_label(int(label)) for label in labels]])
+    y = np.concatenate([labels, swap_labels(labels)])
     classifier = LogisticRegression(C=settings.C, max_iter=5000)
     classifier.fit(x, y)
     return TfidfModel(vectorizer=vectorizer, classifier=classifier)
-
-
-def _raw_probs(model: TfidfModel, x: sp.csr_matrix) -> np.ndarray:
-    probs = np.zeros((x.shape[0], N_CLASSES), dtype=np.float64)
-    if x.shape[0]:
-        probs[:, model.classifier.classes_] = model.classifier.predict_proba(x)
-    return probs
 
 
 def predict_tfidf(model: TfidfModel, rows: pd.DataFrame) -> np.ndarray:
     """(n, 3) probabilities (A wins, B wins, tie), the mean of the forward and swapped-back predictions."""
     texts_a, texts_b = answer_texts(rows)
     x_a, x_b = model.vectorizer.transform(texts_a), model.vectorizer.transform(texts_b)
-    forward = _raw_probs(model, _pair_matrix(x_a, x_b))
-    backward = swap_probs(_raw_probs(model, _pair_matrix(x_b, x_a)))
+    forward = class_probs(model.classifier, _pair_matrix(x_a, x_b))
+    backward = swap_probs(class_probs(model.classifier, _pair_matrix(x_b, x_a)))
     return (forward + backward) / 2.0
 
 
