@@ -21,6 +21,7 @@ variant so far: columns variant, id, fold, label, winner_model_a, winner_model_b
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import sys
@@ -58,7 +59,7 @@ def parse_args() -> argparse.Namespace:
 
 def with_overrides(raw: dict, assignments: list[str], where: str) -> dict:
     """A copy of the params mapping with KEY=VALUE assignments applied (values read as YAML)."""
-    raw = json.loads(json.dumps(raw))
+    raw = copy.deepcopy(raw)
     for assignment in assignments:
         key, sep, value = assignment.partition("=")
         section, dot, name = key.partition(".")

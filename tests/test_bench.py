@@ -4,16 +4,18 @@ with a real backbone; here the point is that the code paths and the checks insid
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from conftest import fixture_train_rows, write_csv
+from conftest import fixture_train_rows, make_train_dir, write_csv
 
 REPO = Path(__file__).resolve().parent.parent
 NUMBER = r"[-+]?\d+(?:\.\d+)?"
@@ -82,12 +84,6 @@ def test_gpu_sh_exits_2_and_says_why_without_cuda():
 
 
 def test_gpu_sweep_cross_validates_each_variant_and_writes_every_oof_row(tmp_path, tiny_backbone_dir):
-    import json
-
-    import pandas as pd
-
-    from conftest import make_train_dir
-
     root = make_train_dir(tmp_path / "run", tiny_backbone_dir, n_rows=30, epochs=1)
     out = tmp_path / "sweep.csv"
     done = run_bench("gpu_sweep.py", "--features", str(root / "features" / "train.parquet"),
@@ -115,8 +111,6 @@ def test_gpu_sweep_cross_validates_each_variant_and_writes_every_oof_row(tmp_pat
 
 
 def test_gpu_sweep_refuses_a_setting_params_yaml_would_refuse(tmp_path, tiny_backbone_dir):
-    from conftest import make_train_dir
-
     root = make_train_dir(tmp_path / "run", tiny_backbone_dir, n_rows=30)
     done = run_bench("gpu_sweep.py", "--features", str(root / "features" / "train.parquet"),
                      "--params", str(root / "params.yaml"), "--variant", "bad", "train.epochs=0",
