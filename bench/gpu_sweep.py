@@ -21,7 +21,6 @@ variant so far: columns variant, id, fold, label, winner_model_a, winner_model_b
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import logging
 import sys
@@ -30,7 +29,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from arena_pref.backbone import pretrained_siamese
 from arena_pref.checkpoint import load_checkpoint, model_from_checkpoint
@@ -39,49 +37,23 @@ from arena_pref.folds import ALL_FOLDS, split_fold, validation_folds
 from arena_pref.infer import predict_pairs
 from arena_pref.loop import train
 from arena_pref.metrics import fold_spread, score
-from arena_pref.params import Params, ParamsError, parse_params
+from arena_pref.params import Params
 from arena_pref.precision import resolve_device, resolve_precision
 from arena_pref.predictions import probs_frame
+
+from _variants import add_variant_options, build_variants
+
+
+PROG = "bench/gpu_sweep.py"
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--features", required=True, help="featurized pairs: the featurize stage's train.parquet")
-    p.add_argument("--params", default="params.yaml", help="base settings (default %(default)s)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a base setting, e.g. model.backbone=/path/to/minilm (repeatable)")
-    p.add_argument("--variant", action="append", nargs="+", required=True, metavar=("NAME", "KEY=VALUE"),
-                   help="a variant: a name, then the settings it changes (repeatable)")
+    add_variant_options(p)
     p.add_argument("--out", required=True, help="CSV of out-of-fold probabilities of every variant")
     p.add_argument("--budget-s", type=float, default=float("inf"), help="start no variant after this many seconds")
     return p.parse_args()
-
-
-def with_overrides(raw: dict, assignments: list[str], where: str) -> dict:
-    """A copy of the params mapping with KEY=VALUE assignments applied (values read as YAML)."""
-    raw = copy.deepcopy(raw)
-    for assignment in assignments:
-        key, sep, value = assignment.partition("=")
-        section, dot, name = key.partition(".")
-        if not sep or not dot or section not in raw or name not in raw[section]:
-            sys.exit(f"bench/gpu_sweep.py: {where}: {assignment!r} is not KEY=VALUE with KEY a params.yaml key "
-                     "such as train.lr")
-        raw[section][name] = yaml.safe_load(value)
-    return raw
-
-
-def build_variants(args: argparse.Namespace) -> dict[str, Params]:
-    with open(args.params, encoding="utf-8") as f:
-        base = with_overrides(yaml.safe_load(f), args.set, "--set")
-    variants = {}
-    for name, *assignments in args.variant:
-        if name in variants:
-            sys.exit(f"bench/gpu_sweep.py: variant {name!r} given twice")
-        try:
-            variants[name] = parse_params(with_overrides(base, assignments, f"--variant {name}"))
-        except ParamsError as err:
-            sys.exit(f"bench/gpu_sweep.py: --variant {name}: {err}")
-    return variants
 
 
 def cross_validate(params: Params, pairs: pd.DataFrame, pad_token_id: int, workdir: Path) -> pd.DataFrame:
@@ -107,11 +79,11 @@ def cross_validate(params: Params, pairs: pd.DataFrame, pad_token_id: int, workd
 
 def main() -> int:
     args = parse_args()
-    variants = build_variants(args)
+    variants = build_variants(args, PROG)
     pairs = pd.read_parquet(args.features)
     meta_path = Path(args.features).with_name("meta.json")  # the featurize stage writes it beside train.parquet
     if not meta_path.is_file():
-        sys.exit(f"bench/gpu_sweep.py: {meta_path} not found: --features must be a featurize stage's train.parquet")
+        sys.exit(f"{PROG}: {meta_path} not found: --features must be a featurize stage's train.parquet")
     pad_token_id = json.loads(meta_path.read_text())["pad_token_id"]
     logging.getLogger("arena_pref").setLevel(logging.WARNING)
     started, results = time.perf_counter(), []

@@ -13,7 +13,7 @@ import pandas as pd
 
 from arena_pref.files import setup_logging
 from arena_pref.folds import validation_folds
-from arena_pref.gbdt import GbdtSettings, cross_fit
+from arena_pref.gbdt import cross_fit, settings_from_params
 from arena_pref.params import load_params
 from arena_pref.predictions import write_cross_fit
 
@@ -29,12 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
     params = load_params()
-    # Early stopping stays off: it would hold out a random part of the training rows, and a row and
-    # its swapped copy could land on both sides of that split.
-    settings = GbdtSettings(learning_rate=params.gbdt.learning_rate, max_iter=params.gbdt.max_iter,
-                            max_leaf_nodes=params.gbdt.max_leaf_nodes, min_samples_leaf=params.gbdt.min_samples_leaf,
-                            l2_regularization=params.gbdt.l2_regularization, early_stopping=False,
-                            seed=params.base.seed)
+    settings = settings_from_params(params)
     train = pd.read_parquet(f"{args.features}/train.parquet")
     test = pd.read_parquet(f"{args.features}/test.parquet")
     folds = validation_folds(train["fold"].to_numpy(), params.train.fold)

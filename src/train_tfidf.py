@@ -9,7 +9,6 @@ swapped prediction (arena_pref.tfidf).
 """
 
 import argparse
-import dataclasses
 
 import pandas as pd
 
@@ -17,7 +16,7 @@ from arena_pref.files import setup_logging
 from arena_pref.folds import validation_folds
 from arena_pref.params import load_params
 from arena_pref.predictions import write_cross_fit
-from arena_pref.tfidf import TfidfSettings, cross_fit
+from arena_pref.tfidf import cross_fit, settings_from_params
 
 
 def main() -> None:
@@ -29,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
     params = load_params()
-    settings = TfidfSettings(**dataclasses.asdict(params.tfidf))  # the same fields, one for one
+    settings = settings_from_params(params)
     train = pd.read_parquet(f"{args.prepared}/train.parquet")
     test = pd.read_parquet(f"{args.prepared}/test.parquet")
     folds = validation_folds(train["fold"].to_numpy(), params.train.fold)

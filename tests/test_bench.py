@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +121,97 @@ def test_gpu_sweep_refuses_a_setting_params_yaml_would_refuse(tmp_path, tiny_bac
                      "--params", str(root / "params.yaml"), "--variant", "typo", "train.learning_rate=1",
                      "--out", str(tmp_path / "sweep.csv"))
     assert done.returncode != 0 and "'train.learning_rate=1' is not KEY=VALUE" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def prepared_dirs(tmp_path_factory) -> Path:
+    """prepared/ and hand_features/ as the prepare (3 folds, seed 42) and hand_features stages leave them,
+    the last 6 rows an extra training file's (fold -2)."""
+    from arena_pref.data import assign_folds, read_rows
+    from arena_pref.features import pair_features
+    from arena_pref.files import write_parquet
+    from arena_pref.folds import EXTRA_FOLD
+
+    root = tmp_path_factory.mktemp("prepared")
+    rows, _ = read_rows(write_csv(root / "train.csv", fixture_train_rows(60)), labelled=True)
+    rows = pd.concat([assign_folds(rows.iloc[:54], 3, 42), rows.iloc[54:].assign(fold=EXTRA_FOLD)], ignore_index=True)
+    write_parquet(rows, root / "prepared" / "train.parquet")
+    features = pair_features(rows)
+    features.insert(0, "id", rows["id"].to_numpy())
+    features.insert(1, "fold", rows["fold"].to_numpy())
+    features.insert(2, "label", rows["label"].to_numpy())
+    write_parquet(features, root / "hand_features" / "train.parquet")
+    return root
+
+
+def run_repeated_cv(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return run_bench("repeated_cv.py", "--prepared", str(root / "prepared"), "--hand-features",
+                     str(root / "hand_features"), "--set", "prepare.n_folds=3", "--set", "gbdt.min_samples_leaf=4",
+                     "--set", "gbdt.max_iter=20", "--set", "tfidf.min_df=1", *args)
+
+
+def test_repeated_cv_matches_the_stages_on_their_split_and_compares_variants(prepared_dirs):
+    from arena_pref import gbdt, tfidf
+    from arena_pref.ensemble import cross_fitted_blend
+    from arena_pref.metrics import kaggle_log_loss
+    from arena_pref.params import load_params
+
+    done = run_repeated_cv(prepared_dirs, "--splits", "42", "7", "--variant", "base",
+                           "--variant", "strong_c", "tfidf.C=30.0")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    per_split, summaries = lines[:4], lines[4:]
+    assert [(line["variant"], line["split"]) for line in per_split] == [
+        ("base", 42), ("base", 7), ("strong_c", 42), ("strong_c", 7)]
+
+    # split 42 is the prepared split: the figures are those of the stages' own cross-fits and blend
+    rows = pd.read_parquet(prepared_dirs / "prepared" / "train.parquet")
+    features = pd.read_parquet(prepared_dirs / "hand_features" / "train.parquet").drop(columns=["id", "fold", "label"])
+    params = load_params(REPO / "params.yaml")  # with the --set values run_repeated_cv passes
+    params = replace(params, gbdt=replace(params.gbdt, min_samples_leaf=4, max_iter=20),
+                     tfidf=replace(params.tfidf, min_df=1))
+    main = rows["fold"].to_numpy() >= 0
+    labels, folds = rows["label"].to_numpy()[main], rows["fold"].to_numpy()[main]
+    gb = gbdt.cross_fit(rows[["id", "fold", "label"]], features, gbdt.settings_from_params(params), [0, 1, 2]).oof[main]
+    tf = tfidf.cross_fit(rows, tfidf.settings_from_params(params), [0, 1, 2]).oof[main]
+    blend = cross_fitted_blend(labels, folds, [gb, tf], params.ensemble.temperature)
+    for name, probs in (("gbdt", gb), ("tfidf", tf), ("blend", blend)):
+        assert per_split[0][name]["log_loss"] == pytest.approx(kaggle_log_loss(labels, probs), abs=1e-4), name
+    # another split, other folds: other figures; another C: other tfidf figures, same gbdt figures
+    assert per_split[1]["tfidf"] != per_split[0]["tfidf"]
+    assert per_split[2]["tfidf"]["log_loss"] != per_split[0]["tfidf"]["log_loss"]
+    assert per_split[2]["gbdt"] == per_split[0]["gbdt"]
+
+    base, strong = summaries
+    assert base["variant"] == "base" and base["splits"] == 2 and "blend_log_loss_minus_base" not in base
+    mean = (per_split[0]["tfidf"]["log_loss"] + per_split[1]["tfidf"]["log_loss"]) / 2
+    assert base["tfidf_log_loss"]["mean"] == pytest.approx(mean, abs=2e-4)
+    deltas = [per_split[i + 2]["tfidf"]["log_loss"] - per_split[i]["tfidf"]["log_loss"] for i in (0, 1)]
+    assert strong["tfidf_log_loss_minus_base"]["mean"] == pytest.approx(np.mean(deltas), abs=2e-4)
+    assert strong["tfidf_log_loss_minus_base"]["better_on"] == f"{sum(d < 0 for d in deltas)}/2"
+    assert strong["gbdt_log_loss_minus_base"] == {"mean": 0.0, "sd": 0.0, "better_on": "0/2"}
+
+
+def test_repeated_cv_keeps_extra_rows_out_of_every_split():
+    sys.path.insert(0, str(REPO / "bench"))
+    from repeated_cv import split_folds
+    from arena_pref.folds import EXTRA_FOLD
+
+    rows = pd.DataFrame({"prompt": [[f"p{i // 2}"] for i in range(30)] + [["x"]] * 4,
+                         "label": [i % 3 for i in range(30)] + [0] * 4,
+                         "fold": [0] * 30 + [EXTRA_FOLD] * 4})
+    first, second = split_folds(rows, 3, 1), split_folds(rows, 3, 2)
+    assert (first[30:] == EXTRA_FOLD).all() and (second[30:] == EXTRA_FOLD).all()
+    assert set(first[:30]) == set(second[:30]) == {0, 1, 2}
+    assert (first[:30] != second[:30]).any()
+    assert (first[:30:2] == first[1:30:2]).all()  # rows of one prompt share a fold
+
+
+def test_repeated_cv_refuses_hand_features_of_other_rows(prepared_dirs, tmp_path):
+    other = tmp_path / "hand_features"
+    other.mkdir()
+    reversed_rows = pd.read_parquet(prepared_dirs / "hand_features" / "train.parquet").iloc[::-1]
+    reversed_rows.to_parquet(other / "train.parquet")
+    done = run_bench("repeated_cv.py", "--prepared", str(prepared_dirs / "prepared"), "--hand-features", str(other),
+                     "--splits", "1", "--variant", "base")
+    assert done.returncode != 0 and "does not hold the rows of" in done.stderr

@@ -15,6 +15,7 @@ a row and its twin could sit on both sides of that split).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from . import crossfit
 from .crossfit import CrossFit, check_class_labels, class_probs
 from .features import swap_feature_frame
+from .params import Params
 from .swap import swap_labels, swap_probs
 
 
@@ -56,6 +58,12 @@ class GbdtSettings:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"GbdtSettings: {message}")
+
+
+def settings_from_params(params: Params) -> GbdtSettings:
+    """The gbdt stage's settings: gbdt.* and base.seed. Early stopping stays off: it would hold out a
+    random part of the training rows, and a row and its swapped copy could land on both sides of that split."""
+    return GbdtSettings(**dataclasses.asdict(params.gbdt), early_stopping=False, seed=params.base.seed)
 
 
 @dataclass

@@ -14,6 +14,7 @@ The vocabulary and IDF weights are fitted on the training rows' answers only.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from . import crossfit
 from .crossfit import CrossFit, check_class_labels, class_probs
 from .features import TURN_SEPARATOR
-from .params import TFIDF_ANALYZERS
+from .params import TFIDF_ANALYZERS, Params
 from .swap import swap_labels, swap_probs
 
 
@@ -52,6 +53,11 @@ class TfidfSettings:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"TfidfSettings: {message}")
+
+
+def settings_from_params(params: Params) -> TfidfSettings:
+    """The tfidf stage's settings: tfidf.*, field for field."""
+    return TfidfSettings(**dataclasses.asdict(params.tfidf))
 
 
 @dataclass
