@@ -9,10 +9,10 @@ On 1.4k rows, the fold split alone moves a 5-fold CV's accuracy by about 0.01 an
 thousandths (README, Results). Each split here reassigns the folds of the main file's rows as the
 prepare stage does (arena_pref.data.assign_folds: grouped by prompt, stratified by label, with
 prepare.n_folds and the split's seed; extra training rows stay in every training fold). Then gbdt and
-tfidf cross-fit exactly as their stages do, and the two are blended as the ensemble stage blends
-(cross-fitted, ensemble.temperature). The siamese member is not retrained: it takes minutes per fold,
-and on arena_dev the blend gives it no weight. For the whole pipeline on another split, run
-`dvc exp run -S prepare.seed=N ...`.
+tfidf cross-fit with the functions their stages call (`cross_fit_stage`), and the two are blended as
+the ensemble stage blends (cross-fitted, ensemble.temperature). The siamese member is not retrained: it
+takes minutes per fold, and on arena_dev the blend gives it no weight. For the whole pipeline on
+another split, run `dvc exp run -S prepare.seed=N ...`.
 
 Base settings: params.yaml (--params), with --set KEY=VALUE overrides; each --variant NAME [KEY=VALUE
 ...] changes some of them, checked as params.yaml values are. Prints one JSON line per variant and
@@ -41,7 +41,6 @@ from _variants import add_variant_options, build_variants
 
 PROG = "bench/repeated_cv.py"
 MODELS = ("gbdt", "tfidf", "blend")
-KEY_COLUMNS = ["id", "fold", "label"]
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,13 +54,13 @@ def parse_args() -> argparse.Namespace:
 
 
 def read_inputs(prepared: str, hand_features: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Clean training rows and their hand features, checked to be the same rows in the same order."""
+    """Clean training rows and the hand_features stage's table of the same rows, checked to be in the same order."""
     rows = pd.read_parquet(f"{prepared}/train.parquet")
     features = pd.read_parquet(f"{hand_features}/train.parquet")
     if rows["id"].tolist() != features["id"].tolist():
         sys.exit(f"{PROG}: {hand_features}/train.parquet does not hold the rows of {prepared}/train.parquet in "
                  "their order: run the hand_features stage on this prepared data (dvc repro hand_features)")
-    return rows, features.drop(columns=KEY_COLUMNS)
+    return rows, features
 
 
 def split_folds(rows: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
@@ -74,12 +73,11 @@ def split_folds(rows: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
 
 def evaluate_split(params: Params, rows: pd.DataFrame, features: pd.DataFrame, seed: int) -> dict:
     """Pooled out-of-fold log loss and accuracy of gbdt, tfidf and their blend on one fold split."""
-    rows = rows.assign(fold=split_folds(rows, params.prepare.n_folds, seed))
-    folds = rows["fold"].to_numpy()
+    folds = split_folds(rows, params.prepare.n_folds, seed)
     valid = validation_folds(folds, ALL_FOLDS)
     probs = {
-        "gbdt": gbdt.cross_fit(rows[KEY_COLUMNS], features, gbdt.settings_from_params(params), valid).oof,
-        "tfidf": tfidf.cross_fit(rows, tfidf.settings_from_params(params), valid).oof,
+        "gbdt": gbdt.cross_fit_stage(params, features.assign(fold=folds), valid).oof,
+        "tfidf": tfidf.cross_fit_stage(params, rows.assign(fold=folds), valid).oof,
     }
     scored = folds != EXTRA_FOLD
     labels = rows["label"].to_numpy()[scored]
@@ -97,6 +95,7 @@ def summary(results: dict[str, list[dict]]) -> list[dict]:
                 for k in ("log_loss", "accuracy")}
 
     first = next(iter(results))
+    first_values = table(first)
     lines = []
     for variant in results:
         values = table(variant)
@@ -105,7 +104,7 @@ def summary(results: dict[str, list[dict]]) -> list[dict]:
                  for key, v in values.items()}
         if variant != first:
             for key, v in values.items():
-                delta = v - table(first)[key]
+                delta = v - first_values[key]
                 better = (delta < 0) if key.endswith("log_loss") else (delta > 0)
                 line[f"{key}_minus_{first}"] = {"mean": round(float(delta.mean()), 4),
                                                 "sd": round(float(delta.std(ddof=0)), 4),

@@ -19,6 +19,7 @@ from .folds import NO_FOLD
 from .metrics import kaggle_log_loss
 
 N_CLASSES = 3
+KEY_COLUMNS = ["id", "fold", "label"]  # what a member's training table holds besides its inputs
 
 
 def check_class_labels(labels: np.ndarray) -> None:

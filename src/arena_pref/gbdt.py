@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from . import crossfit
-from .crossfit import CrossFit, check_class_labels, class_probs
+from .crossfit import KEY_COLUMNS, CrossFit, check_class_labels, class_probs
 from .features import swap_feature_frame
 from .params import Params
 from .swap import swap_labels, swap_probs
@@ -129,3 +129,11 @@ def cross_fit(rows: pd.DataFrame, features: pd.DataFrame, settings: GbdtSettings
         predict=lambda model, valid: predict_gbdt(model, features.iloc[valid]),
         predict_test=None if test_features is None else lambda model: predict_gbdt(model, test_features),
         desc="gbdt folds")
+
+
+def cross_fit_stage(params: Params, train: pd.DataFrame, valid_folds: list[int],
+                    test: pd.DataFrame | None = None) -> CrossFit:
+    """The gbdt stage's cross-fit: settings from params (`settings_from_params`) on the hand_features
+    stage's tables (id, fold, label, then the features; test with the same columns)."""
+    return cross_fit(train[KEY_COLUMNS], train.drop(columns=KEY_COLUMNS), settings_from_params(params), valid_folds,
+                     None if test is None else test.drop(columns=KEY_COLUMNS))

@@ -117,3 +117,10 @@ def cross_fit(rows: pd.DataFrame, settings: TfidfSettings, valid_folds: list[int
         predict=lambda model, valid: predict_tfidf(model, rows.iloc[valid]),
         predict_test=None if test_rows is None else lambda model: predict_tfidf(model, test_rows),
         desc="tfidf folds")
+
+
+def cross_fit_stage(params: Params, train: pd.DataFrame, valid_folds: list[int],
+                    test: pd.DataFrame | None = None) -> CrossFit:
+    """The tfidf stage's cross-fit: settings from params (`settings_from_params`) on the prepare stage's
+    clean rows."""
+    return cross_fit(train, settings_from_params(params), valid_folds, test)
