@@ -44,7 +44,7 @@ import _naive
 
 REPO = Path(__file__).resolve().parent.parent
 CPU = torch.device("cpu")
-DEFAULT_CSV = "/work/shared/data/arena_dev.csv"
+DEFAULT_CSV = str(REPO / "data" / "sample" / "train.csv")  # the committed 1,388 real arena rows
 
 
 def minilm_path() -> str:

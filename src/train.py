@@ -19,7 +19,9 @@ import pandas as pd
 import torch
 
 from arena_pref.backbone import pretrained_siamese
+from arena_pref.collate import PairColumns
 from arena_pref.distributed import barrier, init_from_env, shutdown
+from arena_pref.estimate import log_estimate, run_seconds, seconds_per_token
 from arena_pref.files import read_json, setup_logging
 from arena_pref.folds import fold_dir, split_fold, validation_folds
 from arena_pref.live import open_live
@@ -43,7 +45,10 @@ def check_fits_positions(config, pairs: pd.DataFrame) -> None:
 
 
 def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, params: Params, features_meta: dict,
-                   fingerprint: str, models_dir: Path, live_dir: Path, device, precision, ctx) -> None:
+                   fingerprint: str, models_dir: Path, live_dir: Path, device, precision, ctx,
+                   estimate_folds: int = 0) -> None:
+    """Train the model of validation fold `fold`. With estimate_folds > 0, first log how long that many
+    folds of this shape will take (estimate.py), before the first step."""
     # The symmetric head is swap-equivariant: a swapped copy gives exactly its original's loss and
     # gradients, so training on both only doubles the cost. The concat head learns symmetry from them.
     train_pairs, valid_pairs = split_fold(pairs, fold, train_on_swapped=params.model.head != "symmetric")
@@ -51,6 +56,11 @@ def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, par
     model = pretrained_siamese(m.backbone, m.revision, m.head, m.dropout, m.attention_dropout, m.side_stats,
                                params.base.seed)
     check_fits_positions(model.backbone.config, pairs)
+    if estimate_folds and ctx.is_main:
+        token_seconds = seconds_per_token(model, PairColumns(train_pairs), params.train.batch_size, device, precision,
+                                          features_meta["pad_token_id"])
+        log_estimate(run_seconds(PairColumns(train_pairs), PairColumns(valid_pairs), params.train, estimate_folds,
+                                 token_seconds), estimate_folds, device)
     best_path, last_path = models_dir / "best.pt", models_dir / "last.pt"
     if resume_from is None and ctx.is_main:
         # Outputs are persisted between runs (dvc.yaml) so that a resume finds them; a fresh run must
@@ -101,12 +111,14 @@ def main() -> None:
     plan = plan_folds(states, params.train.resume)
     if ctx.is_main:
         remove_other_folds(Path(args.models), Path(args.live_dir), folds)
+    to_train = [fold for fold, state in plan.items() if state != FINISHED]
     for fold, state in plan.items():
         if state == FINISHED:
             log.info("fold %d finished in the interrupted run: kept", fold)
             continue
         train_one_fold(fold, state, pairs, params, features_meta, fingerprints[fold], Path(fold_dir(args.models, fold)),
-                       Path(fold_dir(args.live_dir, fold)), device, precision, ctx)
+                       Path(fold_dir(args.live_dir, fold)), device, precision, ctx,
+                       estimate_folds=len(to_train) if fold == to_train[0] else 0)
     shutdown(ctx)
 
 

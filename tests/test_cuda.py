@@ -15,8 +15,7 @@ from arena_pref.collate import PairColumns
 from arena_pref.infer import predict_pairs
 from arena_pref.loop import train
 from arena_pref.precision import resolve_device, resolve_precision
-from test_loop import pairs, params
-from test_model import tiny_model
+from helpers import pairs, params, tiny_model
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -104,3 +106,20 @@ def test_missing_local_backbone_names_the_param(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BackboneError, match="model.backbone="):
         load_tokenizer(str(tmp_path / "empty"), "main")
+
+
+def test_unreachable_hub_names_the_offline_command(tmp_path):
+    """A hub id that cannot be fetched (offline mode, empty cache) stops with what to run instead."""
+    import subprocess
+    import sys
+
+    code = ("from arena_pref.backbone import BackboneError, load_tokenizer\n"
+            "try:\n    load_tokenizer('microsoft/deberta-v3-xsmall', 'main')\n"
+            "except BackboneError as err:\n    print(err)\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    message = done.stdout
+    assert "model.backbone='microsoft/deberta-v3-xsmall'" in message
+    assert "cannot load the tokenizer from the Hugging Face hub" in message
+    assert "bash scripts/offline.sh" in message

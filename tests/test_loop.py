@@ -1,7 +1,6 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -9,31 +8,11 @@ from arena_pref.checkpoint import load_checkpoint, model_from_checkpoint, save_a
 from arena_pref.collate import PairColumns
 from arena_pref.infer import predict_pairs
 from arena_pref.loop import NonFiniteLossError, build_optimizer, is_window_end, plan_steps, train, window_size
-from arena_pref.params import TrainParams
 from arena_pref.precision import Precision, cpu_has_native_bf16, resolve_precision
-from test_model import tiny_model
+from helpers import pairs, params, tiny_model
 
 CPU = torch.device("cpu")
 FP32 = resolve_precision("fp32", CPU)
-
-
-def params(**overrides) -> TrainParams:
-    values = dict(fold=0, epochs=1, batch_size=2, grad_accum_steps=2, lr=1.0e-3, head_lr=1.0e-2,
-                  weight_decay=0.01, warmup_ratio=0.0, max_grad_norm=1.0, precision="fp32",
-                  eval_every_steps=0, device="cpu", resume=False, nproc_per_node=1)
-    return TrainParams(**(values | overrides))
-
-
-def pairs(n: int, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "id": [str(i) for i in range(n)],
-        "label": rng.integers(0, 3, n),
-        "a_ids": [rng.integers(1, 50, rng.integers(3, 9)) for _ in range(n)],
-        "b_ids": [rng.integers(1, 50, rng.integers(3, 9)) for _ in range(n)],
-        "a_stats": list(rng.random((n, 2), dtype=np.float32)),
-        "b_stats": list(rng.random((n, 2), dtype=np.float32)),
-    })
 
 
 def run(tmp_path, model, train_pairs, valid_pairs, p, logged=None):

@@ -1,18 +1,10 @@
 import numpy as np
 import pytest
 import torch
-from transformers import DebertaV2Config, DebertaV2Model
 
 from arena_pref.collate import collate_pairs
-from arena_pref.model import ConcatHead, SiamesePreferenceModel, SymmetricHead, mean_pool
-
-
-def tiny_model(head="symmetric", seed=0, n_side_stats=0):
-    torch.manual_seed(seed)
-    config = DebertaV2Config(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                             intermediate_size=32, max_position_embeddings=64, relative_attention=True,
-                             position_buckets=16, pos_att_type=["p2c", "c2p"], position_biased_input=False)
-    return SiamesePreferenceModel(DebertaV2Model(config), head, dropout=0.0, n_side_stats=n_side_stats).eval()
+from arena_pref.model import ConcatHead, SymmetricHead, mean_pool
+from helpers import tiny_model
 
 
 def test_mean_pool_ignores_padding():

