@@ -24,7 +24,8 @@ from arena_pref.data import LABEL_COLUMNS, NO_LABEL, TEXT_COLUMNS, DataError, re
 from arena_pref.submission import SubmissionError, build_submission
 
 CLEAN_COLUMNS = ["id", "prompt", "response_a", "response_b", "label", "fold"]
-ZERO_REPAIRS = {"null_turns": 0, "scalar_turns": 0, "lone_surrogates": 0, "nul_bytes": 0, "padded_turns": 0, "ignored_columns": []}
+ZERO_REPAIRS = {"null_turns": 0, "scalar_turns": 0, "lone_surrogates": 0, "nul_bytes": 0, "padded_turns": 0, "stripped_ids": 0,
+                "ignored_columns": []}
 ONE_HOT = "winner_model_a, winner_model_b, winner_tie"  # the column an error about all three labels names
 MIN_READ_ROWS_CASES = 30
 
@@ -134,7 +135,8 @@ CASES = [
             "more fields than the header", "is the file comma-separated?", row=1, labelled=False),
     accepted("utf8_bom", b"\xef\xbb\xbf" + two_train_rows(), 2, cells={(0, "id"): "1", (1, "label"): 1}),
     refused("latin1_bytes", train(train_row("1"), train_row("2", prompt='["caf\u00e9"]'), encoding="latin-1"),
-            "not UTF-8 (byte", "invalid continuation byte", "re-save the file as UTF-8"),
+            "not UTF-8 (byte 171 of the file, 0xe9: invalid continuation byte); re-save the file as UTF-8",
+            row=2, column="prompt"),
     accepted("windows_crlf", train(train_row("1"), train_row("2", 2), eol="\r\n"), 2,
              cells={(1, "id"): "2", (1, "response_b"): ["B2"], (1, "label"): 2}),
     accepted("bom_and_crlf", b"\xef\xbb\xbf" + rows_csv(unlabelled_row("1"), unlabelled_row("2"), eol="\r\n"), 2,

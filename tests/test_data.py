@@ -25,7 +25,8 @@ from arena_pref.data import (
 )
 
 CLEAN_COLUMNS = ["id", "prompt", "response_a", "response_b", "label", "fold"]
-ZERO_REPAIRS = {"null_turns": 0, "scalar_turns": 0, "lone_surrogates": 0, "nul_bytes": 0, "padded_turns": 0, "ignored_columns": []}
+ZERO_REPAIRS = {"null_turns": 0, "scalar_turns": 0, "lone_surrogates": 0, "nul_bytes": 0, "padded_turns": 0, "stripped_ids": 0,
+                "ignored_columns": []}
 
 
 def _raw_row(row_id: str, prompt: str, a: str, b: str, label: int | None = 0) -> dict:
@@ -66,12 +67,13 @@ def test_read_rows_keeps_multi_turn_rows(tmp_path):
 
 
 def test_read_rows_ids_read_verbatim(tmp_path):
-    # dtype=str and no NA parsing: leading zeros and "NA" survive, surrounding spaces are stripped.
+    # Cells are text: leading zeros and "NA" survive; surrounding spaces are stripped and counted.
     path = write_csv(tmp_path / "train.csv", [
         tiny_row("007", ["a"], ["b"], ["c"], 0), tiny_row("NA", ["a"], ["b"], ["c"], 0),
         tiny_row(" 42 ", ["a"], ["b"], ["c"], 0)])
-    rows, _ = read_rows(path, labelled=True)
+    rows, counts = read_rows(path, labelled=True)
     assert rows["id"].tolist() == ["007", "NA", "42"]
+    assert counts.stripped_ids == 1
 
 
 def test_read_rows_null_turns_become_empty_and_are_counted(tmp_path):
@@ -479,7 +481,7 @@ def test_data_report_figures():
     assert report == {
         "rows": 4,
         "repairs": {"null_turns": 2, "scalar_turns": 0, "lone_surrogates": 1, "nul_bytes": 0, "padded_turns": 3,
-                    "ignored_columns": ["x"]},
+                    "stripped_ids": 0, "ignored_columns": ["x"]},
         "multi_turn_rows": 1,
         "identical_responses": 1,
         # the unlabelled row is left out of the balance: 2 A, 1 B, 0 ties out of 3

@@ -2,7 +2,8 @@
 
 Every row that goes in comes out, or the read stops with a `DataError` that names the file, the row
 and the column. Repairs (null turns, true/false/number turns, lone surrogates, NUL bytes, uneven turn
-counts) are counted in a `RepairCounts` so the data report shows them.
+counts, padded ids) are counted in a `RepairCounts` so the data report shows them. `DataError` lives in
+arena_pref.errors and is imported from here by older code.
 
 Clean rows are a DataFrame with columns:
     id (str), prompt, response_a, response_b (list[str], one element per turn, all the same length),
@@ -11,10 +12,7 @@ Clean rows are a DataFrame with columns:
 
 from __future__ import annotations
 
-import csv
 import json
-import warnings
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +20,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from .csvfile import read_table, require_columns
+from .errors import DataError
 from .folds import EXTRA_FOLD, NO_FOLD
 
 TEXT_COLUMNS = ("prompt", "response_a", "response_b")
@@ -34,19 +34,6 @@ LABEL_NAMES = ("winner_model_a", "winner_model_b", "winner_tie")
 NO_LABEL = -1
 
 
-class DataError(ValueError):
-    """Input that cannot be read without losing or inventing data."""
-
-    def __init__(self, file: str | Path, message: str, row: int | None = None, column: str | None = None):
-        where = str(file)
-        if row is not None:
-            where += f", row {row}"
-        if column is not None:
-            where += f", column '{column}'"
-        super().__init__(f"{where}: {message}")
-        self.file, self.row, self.column = str(file), row, column
-
-
 @dataclass
 class RepairCounts:
     """How many cells or turns each repair touched (for the data report)."""
@@ -56,6 +43,7 @@ class RepairCounts:
     lone_surrogates: int = 0
     nul_bytes: int = 0
     padded_turns: int = 0
+    stripped_ids: int = 0  # ids written with surrounding spaces, tabs or no-break spaces
     ignored_columns: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -65,6 +53,7 @@ class RepairCounts:
             "lone_surrogates": self.lone_surrogates,
             "nul_bytes": self.nul_bytes,
             "padded_turns": self.padded_turns,
+            "stripped_ids": self.stripped_ids,
             "ignored_columns": list(self.ignored_columns),
         }
 
@@ -106,6 +95,9 @@ def parse_turns(cell: str, counts: RepairCounts) -> list[str]:
                            parse_constant=_JsonNumber)
     except json.JSONDecodeError as err:
         raise ValueError(f"not valid JSON ({err.msg} at char {err.pos}); expected a list like [\"text\"]") from None
+    except RecursionError:
+        # json recurses once per nesting level; a turn is never a list, so no real cell comes close.
+        raise ValueError("JSON nested too deeply (thousands of levels); expected a list like [\"text\"]") from None
     if not isinstance(value, list):
         kind = "number" if isinstance(value, _JsonNumber) else type(value).__name__
         raise ValueError(f"expected a JSON list of strings, got a JSON {kind}")
@@ -127,88 +119,13 @@ def parse_turns(cell: str, counts: RepairCounts) -> list[str]:
     return turns
 
 
-def _csv_records(f):
-    """csv records of an open file, blank lines skipped as pandas skips them (so numbers agree)."""
-    return (record for record in csv.reader(f) if record)
-
-
-def _delimiter_hint(header: list[str]) -> str | None:
-    """A hint when the header is one column holding another separator, else None."""
-    if len(header) == 1 and any(sep in header[0] for sep in (";", "\t", "|")):
-        return "the header is one column: is the file comma-separated?"
-    return None
-
-
-def _first_long_row(path: Path) -> tuple[list[str], int | None]:
-    """The header and the number (from 1) of the first data row with more fields than it (or None).
-
-    Only called once pandas has refused the file: its messages count blank lines and the header, so
-    they do not give the row number that the other errors use.
-    """
-    limit = csv.field_size_limit()
-    csv.field_size_limit(2**31 - 1)  # answers of a megabyte exceed csv's default 128 KiB per field
-    header: list[str] = []
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            records = _csv_records(f)
-            header = next(records, [])
-            for number, record in enumerate(records, start=1):
-                if len(record) > len(header):
-                    return header, number
-    except csv.Error:
-        pass
-    finally:
-        csv.field_size_limit(limit)
-    return header, None
-
-
-def _read_raw_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise DataError(path, "file is empty")
-    try:
-        # dtype=str and keep_default_na=False: read every cell verbatim, so "null", "NA" and ids with
-        # leading zeros survive; encoding utf-8-sig strips a BOM that Excel exports add.
-        # index_col=False: when the first data row has more fields than the header, pandas would
-        # otherwise make its first field the index and shift every cell one column left; with
-        # index_col=False it drops the extra field with a ParserWarning instead, made an error here.
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", index_col=False)
-    except UnicodeDecodeError as err:
-        raise DataError(path, f"not UTF-8 (byte {err.start}: {err.reason}); re-save the file as UTF-8") from None
-    except (pd.errors.ParserError, pd.errors.ParserWarning, csv.Error) as err:
-        header, row = _first_long_row(path)
-        if row is not None:
-            # A semicolon- or tab-separated file lands here when its cells hold commas.
-            reason = _delimiter_hint(header) or "an unquoted comma or an unclosed quote?"
-            raise DataError(path, f"more fields than the header ({reason})", row) from None
-        raise DataError(path, f"not a readable CSV: {err}") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(path, "file is empty") from None
-    return frame
-
-
-def _check_columns(path: Path, frame: pd.DataFrame, required: tuple[str, ...], optional: tuple[str, ...],
+def _check_columns(path: Path, header: list[str], required: tuple[str, ...], optional: tuple[str, ...],
                    counts: RepairCounts) -> None:
-    columns = list(frame.columns)
-    missing = [c for c in required if c not in columns]
-    if missing:
-        hint = _delimiter_hint(columns)
-        raise DataError(path, f"missing column(s) {', '.join(missing)}; found {columns}"
-                        + (f" ({hint})" if hint else ""))
-    # pandas renames a repeated header to "name.1", so look at the header line as written.
-    # Blank lines before the header are skipped, as pandas skips them.
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        header = next(_csv_records(f), [])
-    duplicated = [c for c, n in Counter(header).items() if n > 1]
-    if duplicated:
-        raise DataError(path, f"duplicated column(s) {', '.join(duplicated)}: which one holds the data?")
-    counts.ignored_columns = [c for c in columns if c not in required and c not in optional]
+    require_columns(path, header, required)
+    counts.ignored_columns = [c for c in header if c not in required and c not in optional]
 
 
-def _parse_label(path: Path, row_number: int, row: pd.Series) -> int:
+def _parse_label(path: Path, row_number: int, row: dict[str, str]) -> int:
     values = []
     for column in LABEL_COLUMNS:
         cell = row[column].strip()
@@ -234,23 +151,26 @@ def _even_turns(turns: dict[str, list[str]], counts: RepairCounts) -> dict[str, 
 
 def read_rows(path: str | Path, labelled: bool) -> tuple[pd.DataFrame, RepairCounts]:
     """Read a Kaggle train.csv (`labelled=True`) or test.csv into clean rows (see module docstring).
+    Plain or compressed (gzip, bzip2, xz, zip); what else is accepted or refused: arena_pref.csvfile.
 
     Row numbers in errors count data rows from 1 (the header is row 0).
     """
+    table = read_table(path)  # given as written, so that an s3:// path is named as the user wrote it
     path = Path(path)
     counts = RepairCounts()
-    frame = _read_raw_csv(path)
     required = TRAIN_COLUMNS if labelled else TEST_COLUMNS
     optional = KNOWN_UNUSED_COLUMNS + (() if labelled else LABEL_COLUMNS)
-    _check_columns(path, frame, required, optional, counts)
-    if frame.empty:
+    _check_columns(path, table.header, required, optional, counts)
+    if not table.rows:
         raise DataError(path, "has a header but no rows")
 
     seen_ids: dict[str, int] = {}
     records = []
-    for index, row in frame.iterrows():
-        row_number = index + 1
+    for row_number, cells in enumerate(table.rows, start=1):
+        row = dict(zip(table.header, cells))
         row_id = row["id"].strip()
+        if row_id != row["id"]:
+            counts.stripped_ids += 1
         if not row_id:
             raise DataError(path, "empty id", row_number, "id")
         if row_id in seen_ids:
@@ -268,13 +188,22 @@ def read_rows(path: str | Path, labelled: bool) -> tuple[pd.DataFrame, RepairCou
     return pd.DataFrame.from_records(records), counts
 
 
-def assign_folds(rows: pd.DataFrame, n_folds: int, seed: int) -> pd.DataFrame:
+def assign_folds(rows: pd.DataFrame, n_folds: int, seed: int, source: str | Path = "the training rows"
+                 ) -> pd.DataFrame:
     """Return a copy of labelled `rows` with `fold` in [0, n_folds), stratified by label and grouped
-    by prompt, so the same prompt never sits on both sides of a split."""
+    by prompt, so the same prompt never sits on both sides of a split. `source` (the file the rows
+    came from) is named in the error when the rows cannot fill prepare.n_folds folds."""
     groups = rows["prompt"].map(lambda turns: "\x1f".join(turns))
     n_groups = groups.nunique()
     if n_groups < n_folds:
-        raise ValueError(f"{n_groups} distinct prompts cannot fill prepare.n_folds={n_folds} folds")
+        raise DataError(source, f"{n_groups} distinct prompts cannot fill prepare.n_folds={n_folds} folds; "
+                                "lower prepare.n_folds or add rows")
+    per_class = rows["label"].value_counts()
+    if per_class.max() < n_folds:
+        # scikit-learn refuses to stratify when every class has fewer rows than folds.
+        shares = ", ".join(f"{LABEL_NAMES[int(label)]} {int(n)}" for label, n in sorted(per_class.items()))
+        raise DataError(source, f"every class has fewer rows than prepare.n_folds={n_folds} ({shares}): "
+                                "the folds cannot be stratified; lower prepare.n_folds or add rows")
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     folds = np.full(len(rows), -1, dtype=np.int64)
     for fold, (_, valid_index) in enumerate(splitter.split(rows, rows["label"], groups)):
