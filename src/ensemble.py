@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from arena_pref.ensemble import apply_blend, cross_fitted_blend, fit_blend
+from arena_pref.errors import run_stage
 from arena_pref.files import setup_logging, write_json
 from arena_pref.metrics import fold_spread, score
 from arena_pref.params import load_params
@@ -71,4 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from arena_pref.collate import PairColumns
+from arena_pref.errors import run_stage
 from arena_pref.files import read_json, setup_logging, write_json
 from arena_pref.folds import fold_dir, split_fold, validation_folds
 from arena_pref.infer import PairPredictions, load_for_inference, predict_pairs
@@ -73,4 +74,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from arena_pref.backbone import load_tokenizer
 from arena_pref.encode import encode_rows, with_swapped_copies
+from arena_pref.errors import run_stage
 from arena_pref.files import setup_logging, write_json, write_parquet
 from arena_pref.params import load_params
 
@@ -54,4 +55,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

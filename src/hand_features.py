@@ -10,6 +10,7 @@ import logging
 
 import pandas as pd
 
+from arena_pref.errors import run_stage
 from arena_pref.features import pair_features
 from arena_pref.files import setup_logging, write_parquet
 
@@ -33,4 +34,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from arena_pref.collate import PairColumns
+from arena_pref.errors import run_stage
 from arena_pref.files import read_json, setup_logging
 from arena_pref.folds import fold_dir, validation_folds
 from arena_pref.infer import load_for_inference, predict_pairs
@@ -47,4 +48,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

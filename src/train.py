@@ -21,6 +21,7 @@ import torch
 from arena_pref.backbone import pretrained_siamese
 from arena_pref.collate import PairColumns
 from arena_pref.distributed import barrier, init_from_env, shutdown
+from arena_pref.errors import run_stage
 from arena_pref.estimate import log_estimate, run_seconds, seconds_per_token
 from arena_pref.files import read_json, setup_logging
 from arena_pref.folds import fold_dir, split_fold, validation_folds
@@ -132,4 +133,4 @@ def remove_other_folds(models: Path, live_root: Path, folds: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

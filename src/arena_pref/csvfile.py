@@ -190,6 +190,49 @@ def read_table(path: str | Path) -> CsvTable:
     return CsvTable(header, rows)
 
 
+HEAD_BYTES = 1 << 20  # a header line is far shorter; an answer of a megabyte may follow it
+
+
+def _head(path: Path) -> bytes:
+    """The first HEAD_BYTES (decompressed) bytes of a file, without reading the rest."""
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    kind = _compression(magic)
+    try:
+        if kind is None:
+            with open(path, "rb") as f:
+                return f.read(HEAD_BYTES)
+        if kind == "zip":
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if not n.endswith("/")]
+                if len(names) != 1:
+                    raise DataError(path, f"a zip input must hold exactly one file, this one holds {len(names)}")
+                with archive.open(names[0]) as f:
+                    return f.read(HEAD_BYTES)
+        if kind == "zstd":
+            return _decompressed(path, magic, kind)  # raises: not supported
+        opener = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[kind]
+        with opener(path, "rb") as f:
+            return f.read(HEAD_BYTES)
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, NotImplementedError,
+            RuntimeError) as err:
+        raise DataError(path, f"{kind}-compressed but cannot be decompressed ({err})") from None
+
+
+def read_header(path: str | Path) -> list[str]:
+    """The header of a CSV file, read from its first bytes only (to check a download before caching it).
+    An HTML page (a server's error or login page sent with status 200) gets its own message."""
+    p = check_local_file(path)
+    head = _head(p)
+    text = head.decode("utf-8-sig", errors="replace").lstrip()
+    if text[:100].lower().startswith(("<!doctype html", "<html", "<?xml", "<head", "<body")):
+        raise DataError(p, "an HTML or XML page, not a CSV (a server's error or login page?)")
+    if "\n" not in text and "\r" not in text and len(head) == HEAD_BYTES:
+        raise DataError(p, f"no line break in the first {HEAD_BYTES} bytes: not a CSV file")
+    records = _records(text.splitlines()[0] if text else "")
+    return [name for name in records[0]] if records else []
+
+
 def require_columns(path: str | Path, header: list[str], required: tuple[str, ...]) -> None:
     missing = [c for c in required if c not in header]
     if missing:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from .csvfile import read_table, require_columns
+from .csvfile import read_header, read_table, require_columns
 from .errors import DataError
 from .folds import EXTRA_FOLD, NO_FOLD
 
@@ -123,6 +123,12 @@ def _check_columns(path: Path, header: list[str], required: tuple[str, ...], opt
                    counts: RepairCounts) -> None:
     require_columns(path, header, required)
     counts.ignored_columns = [c for c in header if c not in required and c not in optional]
+
+
+def check_header(path: Path, labelled: bool) -> None:
+    """Raise a DataError unless `path` starts with the header of a train.csv (`labelled`) or test.csv.
+    Reads the first bytes only: the check a download passes before it enters the cache."""
+    require_columns(path, read_header(path), TRAIN_COLUMNS if labelled else TEST_COLUMNS)
 
 
 def _parse_label(path: Path, row_number: int, row: dict[str, str]) -> int:

@@ -34,7 +34,7 @@ class DataError(InputError):
         if column is not None:
             where += f", column '{column}'"
         super().__init__(f"{where}: {message}")
-        self.file, self.row, self.column = str(file), row, column
+        self.file, self.row, self.column, self.reason = str(file), row, column, message
 
 
 def debug_enabled() -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .errors import InputError
+
 NO_FOLD = -1
 EXTRA_FOLD = -2
 ALL_FOLDS = -1  # train.fold value asking for k-fold cross-validation
@@ -20,7 +22,8 @@ def validation_folds(folds: np.ndarray, requested: int) -> list[int]:
     if requested == ALL_FOLDS:
         return present
     if requested not in present:
-        raise ValueError(f"train.fold={requested} but the data has folds {present}")
+        raise InputError(f"train.fold={requested} but the data has folds {present}; set train.fold to one of them "
+                         "or -1 (all)")
     return [requested]
 
 
@@ -34,7 +37,7 @@ def split_fold(pairs: pd.DataFrame, fold: int, train_on_swapped: bool = True) ->
     train = pairs[~in_fold & (train_on_swapped | ~pairs["swapped"])].reset_index(drop=True)
     valid = pairs[in_fold & ~pairs["swapped"]].reset_index(drop=True)
     if train.empty or valid.empty:
-        raise ValueError(f"fold {fold} leaves {len(train)} training and {len(valid)} validation pairs")
+        raise InputError(f"fold {fold} leaves {len(train)} training and {len(valid)} validation pairs")
     return train, valid
 
 

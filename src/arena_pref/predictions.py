@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 
 from .crossfit import CrossFit
+from .csvfile import read_table, require_columns
 from .data import LABEL_NAMES
+from .errors import DataError
 from .files import write_json
 from .metrics import fold_spread, score
 
@@ -30,11 +32,44 @@ def write_probs(frame: pd.DataFrame, path: str | Path) -> None:
     frame.to_csv(path, index=False, float_format="%.17g")
 
 
+INT_COLUMNS = ("fold", "label")
+
+
 def read_probs(path: str | Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, dtype={"id": str})
-    missing = [c for c in ("id", *LABEL_NAMES) if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}")
+    """A probability table written by write_probs (plain or compressed), ids exactly as written: an id
+    such as "NA", "null" or "#N/A" stays that text. A cell that is not what its column holds (a
+    probability in [0, 1], an integer fold or label), an empty or repeated id, is a DataError naming the
+    file, row and column."""
+    table = read_table(path)
+    require_columns(path, table.header, ("id", *LABEL_NAMES))
+    if not table.rows:
+        raise DataError(path, "has a header but no rows")
+    frame = pd.DataFrame(table.rows, columns=table.header, dtype=object)
+    seen: dict[str, int] = {}
+    for number, row_id in enumerate(frame["id"], start=1):
+        if not row_id:
+            raise DataError(path, "empty id", number, "id")
+        if row_id in seen:
+            raise DataError(path, f"repeated id {row_id!r} (first at row {seen[row_id]})", number, "id")
+        seen[row_id] = number
+    for column in frame.columns:
+        if column == "id":
+            continue
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        if column in LABEL_NAMES:
+            bad = ~numbers.between(0.0, 1.0)  # NaN (not a number, "nan", "") is not between either
+            expected = "a probability in [0, 1]"
+        elif column in INT_COLUMNS:
+            bad = numbers.isna() | (numbers != numbers.round())
+            expected = "an integer"
+        else:  # a column some other writer added: numbers when every cell is one, else text
+            frame[column] = numbers if not numbers.isna().any() else frame[column].astype(str)
+            continue
+        if bad.any():
+            first = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(path, f"expected {expected}, got {frame[column].iloc[first]!r}", first + 1, column)
+        frame[column] = numbers.astype(np.int64) if column in INT_COLUMNS else numbers.astype(np.float64)
+    frame["id"] = frame["id"].astype(str)
     return frame
 
 

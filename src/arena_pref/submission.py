@@ -8,12 +8,31 @@ import numpy as np
 import pandas as pd
 
 from .data import LABEL_NAMES
+from .errors import InputError
 
 SUM_TOLERANCE = 1e-6
 
 
-class SubmissionError(ValueError):
+class SubmissionError(InputError):
     """A submission that Kaggle would reject or score wrongly."""
+
+
+def _as_table(probs, ids: list[str]) -> np.ndarray:
+    """`probs` as a float array; ragged rows (lists of different lengths) or cells that are not numbers
+    are a SubmissionError naming the first such row, not numpy's "inhomogeneous shape" message."""
+    try:
+        return np.asarray(probs, dtype=np.float64)
+    except (ValueError, TypeError) as err:
+        for i, row in enumerate(probs):
+            row_id = ids[i] if i < len(ids) else f"#{i}"
+            try:
+                values = np.asarray(row, dtype=np.float64)
+            except (ValueError, TypeError):
+                raise SubmissionError(f"row {i} (id {row_id}) is not a list of numbers: {row!r}") from None
+            if values.shape != (3,):
+                raise SubmissionError(f"row {i} (id {row_id}) holds {values.size} values, expected 3 "
+                                      f"(winner_model_a, winner_model_b, winner_tie)") from None
+        raise SubmissionError(f"probabilities are not a table of numbers ({err})") from None
 
 
 def build_submission(ids: Sequence[str], probs: np.ndarray, expected_ids: Sequence[str]) -> pd.DataFrame:
@@ -34,7 +53,7 @@ def build_submission(ids: Sequence[str], probs: np.ndarray, expected_ids: Sequen
     if missing or extra:
         raise SubmissionError(f"prediction ids differ from the test file: {len(missing)} missing "
                               f"(e.g. {missing[:3]}), {len(extra)} extra (e.g. {extra[:3]})")
-    probs = np.asarray(probs, dtype=np.float64)
+    probs = _as_table(probs, ids)
     if probs.shape != (len(ids), 3):
         raise SubmissionError(f"expected probabilities of shape ({len(ids)}, 3), got {probs.shape}")
     bad = ~np.isfinite(probs).all(axis=1) | (probs < 0).any(axis=1) | (np.abs(probs.sum(axis=1) - 1) > SUM_TOLERANCE)
