@@ -7,6 +7,7 @@ so a typo in `dvc exp run -S train.lr=...` fails loudly instead of being ignored
 from __future__ import annotations
 
 import math
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,10 @@ from typing import Any
 
 import yaml
 
+from .errors import InputError
 
-class ParamsError(ValueError):
+
+class ParamsError(InputError):
     """params.yaml is missing a key, has an unknown key, or holds a value out of range."""
 
 
@@ -27,6 +30,7 @@ class BaseParams:
 @dataclass(frozen=True)
 class DataParams:
     train_csv: str  # local path or http(s) URL of a Kaggle-schema train.csv
+    train_sha256: str  # expected SHA-256 of train_csv's bytes (64 hex digits), "" = no check
     test_csv: str  # local path or http(s) URL of a Kaggle-schema test.csv
     extra_train_csvs: list[str]  # more labelled Kaggle-schema CSVs, added to the training folds only
 
@@ -147,6 +151,10 @@ def _build_section(cls: type, name: str, raw: Any) -> Any:
     return cls(**values)
 
 
+# String params where "" means "not set".
+MAY_BE_EMPTY = {"data.train_sha256"}
+
+
 def _coerce(key: str, field_type: type, value: Any) -> Any:
     if typing.get_origin(field_type) is list:
         if value is None:
@@ -174,7 +182,7 @@ def _coerce(key: str, field_type: type, value: Any) -> Any:
             raise ParamsError(f"params.yaml: {key} must be a finite number, got {value!r}")
         return number
     if field_type is str:
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or (not value and key not in MAY_BE_EMPTY):
             raise ParamsError(f"params.yaml: {key} must be a non-empty string, got {value!r}")
         return value
     raise AssertionError(f"unhandled param type {field_type} for {key}")
@@ -182,6 +190,8 @@ def _coerce(key: str, field_type: type, value: Any) -> Any:
 
 def _check_ranges(p: Params) -> None:
     checks = [
+        (re.fullmatch(r"([0-9a-fA-F]{64})?", p.data.train_sha256) is not None,
+         "data.train_sha256 must be empty or 64 hexadecimal digits (the output of `sha256sum FILE`)"),
         (p.prepare.n_folds >= 2, "prepare.n_folds must be >= 2"),
         (p.featurize.max_tokens_per_side >= 8, "featurize.max_tokens_per_side must be >= 8"),
         (0.0 <= p.featurize.prompt_share <= 1.0, "featurize.prompt_share must be in [0, 1]"),
@@ -237,5 +247,11 @@ def parse_params(raw: dict) -> Params:
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate params.yaml (DVC runs stages from the repository root)."""
-    with open(path, encoding="utf-8") as f:
-        return parse_params(yaml.safe_load(f))
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ParamsError(f"{path} not found: run the stages from the repository root (dvc repro does)") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ParamsError(f"{path} is not valid YAML: {err}") from None
+    return parse_params(raw)
