@@ -102,6 +102,13 @@ class EnsembleParams:
 
 
 @dataclass(frozen=True)
+class BiasParams:
+    length_ratio_edges: list[float]  # upper edges of the report's length-ratio bins (> 1, increasing)
+    tie_calibration_bins: int
+    blend_ratio_edges: list[float]  # upper edges of the length-conditioned blend's bins (> 1, increasing)
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     tta: bool
     batch_size: int
@@ -127,6 +134,7 @@ class Params:
     gbdt: GbdtParams
     tfidf: TfidfParams
     ensemble: EnsembleParams
+    bias: BiasParams
 
 
 PRECISIONS = ("auto", "fp16", "bf16", "fp32")
@@ -188,6 +196,11 @@ def _coerce(key: str, field_type: type, value: Any) -> Any:
     raise AssertionError(f"unhandled param type {field_type} for {key}")
 
 
+def _ratio_edges_ok(edges: list[float]) -> bool:
+    """Bin edges of a length ratio (>= 1 by construction): each > 1, strictly increasing; [] is one bin."""
+    return all(e > 1.0 for e in edges) and all(lo < hi for lo, hi in zip(edges, edges[1:]))
+
+
 def _check_ranges(p: Params) -> None:
     checks = [
         (re.fullmatch(r"([0-9a-fA-F]{64})?", p.data.train_sha256) is not None,
@@ -221,6 +234,9 @@ def _check_ranges(p: Params) -> None:
         (1 <= p.tfidf.ngram_min <= p.tfidf.ngram_max, "tfidf.ngram_min and tfidf.ngram_max: need 1 <= min <= max"),
         (p.tfidf.min_df >= 1 and p.tfidf.max_features >= 1, "tfidf.min_df and tfidf.max_features must be >= 1"),
         (p.tfidf.C > 0, "tfidf.C must be > 0"),
+        (_ratio_edges_ok(p.bias.length_ratio_edges), "bias.length_ratio_edges must be increasing, each > 1"),
+        (_ratio_edges_ok(p.bias.blend_ratio_edges), "bias.blend_ratio_edges must be increasing, each > 1"),
+        (p.bias.tie_calibration_bins >= 2, "bias.tie_calibration_bins must be >= 2"),
     ]
     for ok, message in checks:
         if not ok:
