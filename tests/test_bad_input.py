@@ -10,9 +10,14 @@ Cases are bytes written to tmp_path, so BOMs, line endings, NULs and ragged rows
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import io
 import json
+import lzma
+import os
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +25,8 @@ import pandas as pd
 import pytest
 from conftest import tiny_row
 
-from arena_pref.data import LABEL_COLUMNS, NO_LABEL, TEXT_COLUMNS, DataError, read_rows
+from arena_pref.data import LABEL_COLUMNS, NO_LABEL, TEXT_COLUMNS, DataError, assign_folds, read_rows
+from arena_pref.predictions import probs_frame, read_probs, write_probs
 from arena_pref.submission import SubmissionError, build_submission
 
 CLEAN_COLUMNS = ["id", "prompt", "response_a", "response_b", "label", "fold"]
@@ -93,10 +99,22 @@ def two_test_rows(**cells_of_row_2: str) -> bytes:
     return rows_csv(unlabelled_row("1"), unlabelled_row("2", **cells_of_row_2))
 
 
+def zipped(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return out.getvalue()
+
+
+NA_LIKE_IDS = ["NA", "null", "None", "#N/A", "n/a", "NaN", "nan", "-1.#IND", "<NA>"]
 TEST_HEADER = ["id", "prompt", "response_a", "response_b"]
 TRAIN_HEADER = list(train_row("1"))
 OK_TEST = ["1", '["a"]', '["b"]', '["c"]']  # a clean test record
 BIG_ANSWER = "0123456789" * 100_000 + " the end"  # a 1 MB answer, kept whole (encode cuts it later)
+LARGE_ROWS = train(*[train_row(str(i), response_a=json.dumps(["x" * 2000])) for i in range(1, 1201)])
+LARGE_BAD_ROW = b'1201,m,m,"[""caf\xe9""]","[""a""]","[""b""]",1,0,0\n'
+LARGE_FILE_BAD_BYTE = len(LARGE_ROWS) + LARGE_BAD_ROW.index(b"\xe9")
 
 CASES = [
     # --- columns and header
@@ -231,6 +249,36 @@ CASES = [
             row=2, column="winner_model_a"),
     accepted("float_labels", two_train_rows(winner_model_a="0.0", winner_model_b="0.0", winner_tie="1.0"), 2,
              cells={(0, "label"): 0, (1, "label"): 2}),
+    # --- issue 14: compressed inputs (recognised by their first bytes), read exactly like the plain file
+    accepted("gzip", gzip.compress(two_train_rows(prompt='["caf\u00e9 \u2615"]')), 2, cells={(1, "prompt"): ["caf\u00e9 \u2615"]}),
+    accepted("bzip2", bz2.compress(two_train_rows()), 2, cells={(1, "id"): "2"}),
+    accepted("xz", lzma.compress(two_test_rows()), 2, cells={(1, "response_b"): ["B2"]}, labelled=False),
+    accepted("zip_with_one_csv", zipped({"train.csv": two_train_rows()}), 2, cells={(1, "label"): 1}),
+    refused("gzip_cut_short", gzip.compress(two_train_rows())[:-12], "gzip-compressed but cannot be decompressed",
+            "cut short or damaged"),
+    refused("zip_with_two_files", zipped({"a.csv": two_train_rows(), "b.csv": two_train_rows()}),
+            "a zip input must hold exactly one file, this one holds 2: a.csv, b.csv"),
+    refused("zstd", b"\x28\xb5\x2f\xfd" + b"\x00" * 20, "zstd-compressed, which is not supported"),
+    # --- issue 14: raw crashes and misleading messages
+    refused("json_nested_thousands_deep", two_train_rows(response_a="[" * 5000 + "]" * 5000),
+            "JSON nested too deeply", row=2, column="response_a"),
+    refused("excel_sep_line", b"sep=,\n" + two_train_rows(),
+            "the first line 'sep=,' is Excel's separator hint, not the header: delete that line"),
+    accepted("two_trailing_empty_columns",
+             records_csv([TEST_HEADER + ["", ""], OK_TEST + ["", ""], ["2", '["d"]', '["e"]', '["f"]', "", ""]]), 2,
+             repairs={"ignored_columns": ["Unnamed: 4", "Unnamed: 5"]}, labelled=False),
+    refused("utf16_file", two_train_rows().decode().encode("utf-16"), "UTF-16 text", "re-save the file as UTF-8"),
+    # The offset is the byte's place in the whole file, not in a read chunk (the file is 2.4 MB).
+    refused("invalid_utf8_late_in_a_large_file",
+            LARGE_ROWS + LARGE_BAD_ROW,
+            f"not UTF-8 (byte {LARGE_FILE_BAD_BYTE} of the file, 0xe9: invalid continuation byte)", row=1201,
+            column="prompt"),
+    # --- issue 14: ids padded with tabs or no-break spaces are stripped and counted, never silently
+    accepted("ids_padded_with_tab_and_no_break_space", two_train_rows(id="\t2\u00a0"), 2,
+             repairs={"stripped_ids": 1}, cells={(1, "id"): "2"}),
+    accepted("ids_that_look_like_missing_values",
+             rows_csv(*[unlabelled_row(i) for i in NA_LIKE_IDS]), len(NA_LIKE_IDS),
+             cells={(i, "id"): v for i, v in enumerate(NA_LIKE_IDS)}, labelled=False),
 ]
 
 
@@ -336,3 +384,104 @@ def test_build_submission_malformed_input(case):
     by_id = dict(zip([str(i) for i in case.ids], np.asarray(case.probs, dtype=np.float64).tolist()))
     assert out[list(LABEL_COLUMNS)].to_numpy().tolist() == [by_id[i] for i in case.out_ids]
     assert isinstance(out.index, pd.RangeIndex)
+
+
+# ------------------------------------------------------------------- issue 14: paths that are not files
+
+def _fifo(tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes on this platform")
+    path = tmp_path / "train.csv"
+    os.mkfifo(path)
+    return str(path)
+
+
+PATH_CASES = [
+    ("directory", lambda tmp: str(tmp), lambda tmp: f"{tmp}: is a directory; expected a CSV file"),
+    ("named_pipe", _fifo, lambda tmp: f"{tmp / 'train.csv'}: not a regular file (a named pipe, socket or device)"),
+    ("tilde_path", lambda tmp: "~/no-such-dir-arena-pref/train.csv",
+     lambda tmp: "~/no-such-dir-arena-pref/train.csv: file not found: '~' is not expanded here; write the full path "
+                 f"({os.path.expanduser('~/no-such-dir-arena-pref/train.csv')})"),
+    ("s3_url", lambda tmp: "s3://bucket/train.csv",
+     lambda tmp: "s3://bucket/train.csv: s3:// is not supported: only local paths and http(s) URLs are read"),
+    ("missing_file", lambda tmp: str(tmp / "nope.csv"), lambda tmp: f"{tmp / 'nope.csv'}: file not found"),
+]
+
+
+@pytest.mark.parametrize("make_path, expected", [c[1:] for c in PATH_CASES], ids=[c[0] for c in PATH_CASES])
+def test_read_rows_path_that_is_not_a_csv_file(tmp_path, make_path, expected):
+    # A FIFO must be refused before it is opened: opening one blocks until a writer appears.
+    with pytest.raises(DataError) as err:
+        read_rows(make_path(tmp_path), labelled=True)
+    assert str(err.value).startswith(expected(tmp_path)), str(err.value)
+
+
+# ------------------------------------------------ issue 14: folds, probability files, ragged submissions
+
+def test_assign_folds_with_fewer_rows_of_every_class_than_folds_names_file_and_param(tmp_path):
+    # 3 rows of each class, 9 distinct prompts, 5 folds: scikit-learn's own message named neither.
+    path = tmp_path / "train.csv"
+    path.write_bytes(train(*[train_row(str(i), i % 3) for i in range(9)]))
+    rows, _ = read_rows(path, labelled=True)
+    with pytest.raises(DataError) as err:
+        assign_folds(rows, 5, seed=0, source=path)
+    assert str(err.value) == (f"{path}: every class has fewer rows than prepare.n_folds=5 (winner_model_a 3, "
+                              "winner_model_b 3, winner_tie 3): the folds cannot be stratified; lower "
+                              "prepare.n_folds or add rows")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_probability_file_ids_survive_write_and_read(tmp_path, suffix):
+    ids = NA_LIKE_IDS + ["007", " padded ", "1e3"]
+    probs = np.tile([[0.2, 0.3, 0.5]], (len(ids), 1))
+    path = tmp_path / f"oof{suffix}"
+    write_probs(probs_frame(ids, probs, fold=np.arange(len(ids)) % 3, label=np.zeros(len(ids), int)), path)
+    back = read_probs(path)
+    assert back["id"].tolist() == ids  # not NaN, not "repeated ids", not stripped
+    assert back["fold"].tolist() == [i % 3 for i in range(len(ids))]
+    assert back[list(LABEL_COLUMNS)].to_numpy().tolist() == probs.tolist()
+    assert str(back["fold"].dtype) == "int64" and str(back["winner_tie"].dtype) == "float64"
+
+
+PROBS_HEADER = "id,fold,winner_model_a,winner_model_b,winner_tie\n"
+PROB_FILE_CASES = [
+    ("not_a_number", PROBS_HEADER + "a,0,0.2,0.3,0.5\nb,0,x,0.3,0.5\n", 2, "winner_model_a",
+     "expected a probability in [0, 1], got 'x'"),
+    ("empty_cell", PROBS_HEADER + "a,0,0.2,0.3,\n", 1, "winner_tie", "expected a probability in [0, 1], got ''"),
+    ("above_one", PROBS_HEADER + "a,0,1.5,0.3,0.5\n", 1, "winner_model_a",
+     "expected a probability in [0, 1], got '1.5'"),
+    ("nan", PROBS_HEADER + "a,0,nan,0.3,0.5\n", 1, "winner_model_a",
+     "expected a probability in [0, 1], got 'nan'"),
+    ("fractional_fold", PROBS_HEADER + "a,0.5,0.2,0.3,0.5\n", 1, "fold", "expected an integer, got '0.5'"),
+    ("repeated_id", PROBS_HEADER + "NA,0,0.2,0.3,0.5\nNA,1,0.2,0.3,0.5\n", 2, "id", "repeated id 'NA' (first at row 1)"),
+    ("empty_id", PROBS_HEADER + ",0,0.2,0.3,0.5\n", 1, "id", "empty id"),
+]
+
+
+@pytest.mark.parametrize("content, row, column, message", [c[1:] for c in PROB_FILE_CASES],
+                         ids=[c[0] for c in PROB_FILE_CASES])
+def test_read_probs_refuses_bad_cells_with_row_and_column(tmp_path, content, row, column, message):
+    path = tmp_path / "oof.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        read_probs(path)
+    assert str(err.value) == f"{path}, row {row}, column '{column}': {message}"
+
+
+def test_read_probs_missing_column(tmp_path):
+    path = tmp_path / "oof.csv"
+    path.write_text("id,winner_model_a,winner_model_b\na,0.5,0.5\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"oof.csv: missing column\(s\) winner_tie"):
+        read_probs(path)
+
+
+@pytest.mark.parametrize("probs, message", [
+    ([[0.2, 0.5, 0.3], [0.5, 0.5], [0.1, 0.1, 0.8]],
+     "row 1 (id b) holds 2 values, expected 3 (winner_model_a, winner_model_b, winner_tie)"),
+    ([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1], [0.1, 0.1, 0.4, 0.4]], "row 2 (id c) holds 4 values, expected 3 (winner_model_a, winner_model_b, winner_tie)"),
+    ([[0.2, 0.5, 0.3], ["x", 0.3, 0.1], [0.1, 0.1, 0.8]], "row 1 (id b) is not a list of numbers: ['x', 0.3, 0.1]"),
+], ids=["short_row", "long_row", "text_cell"])
+def test_build_submission_ragged_probabilities(probs, message):
+    with pytest.raises(SubmissionError) as err:
+        build_submission(["a", "b", "c"], probs, ["a", "b", "c"])
+    assert str(err.value) == message
