@@ -8,7 +8,8 @@ the mean of the fold models. Symmetric: trained on swapped copies, averaged with
 """
 
 from arena_pref import gbdt
+from arena_pref.errors import run_stage
 from arena_pref.member_stage import run_member_stage
 
 if __name__ == "__main__":
-    run_member_stage("gbdt", __doc__, "--features", gbdt.cross_fit_stage)
+    run_stage(run_member_stage, "gbdt", __doc__, "--features", gbdt.cross_fit_stage, gbdt.model_state)

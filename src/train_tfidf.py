@@ -9,7 +9,8 @@ swapped prediction (arena_pref.tfidf).
 """
 
 from arena_pref import tfidf
+from arena_pref.errors import run_stage
 from arena_pref.member_stage import run_member_stage
 
 if __name__ == "__main__":
-    run_member_stage("tfidf", __doc__, "--prepared", tfidf.cross_fit_stage)
+    run_stage(run_member_stage, "tfidf", __doc__, "--prepared", tfidf.cross_fit_stage, tfidf.model_state)

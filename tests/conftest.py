@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import sentencepiece as spm
 import torch
+import yaml
 from transformers import AutoModel, AutoTokenizer, DebertaV2Config, DebertaV2Tokenizer
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 CORPUS = [
     "User: What is the capital of France? Assistant: The capital of France is Paris.",
@@ -120,3 +126,70 @@ def train_command(*extra: str) -> list[str]:
     script = Path(__file__).resolve().parents[1] / "src" / "train.py"
     return [sys.executable, *extra, str(script), "--features", "features", "--models", "models",
             "--live-dir", "live"]
+
+
+PIPELINE_TINY = {  # params.yaml overrides of the tiny pipeline (pipeline_repo)
+    "prepare": {"n_folds": 3},
+    "featurize": {"max_tokens_per_side": 48},
+    # fp32: the bundle tests compare the pipeline's probabilities with the bundle's to 1e-6 on CPU.
+    "train": {"fold": -1, "epochs": 1, "batch_size": 4, "grad_accum_steps": 2, "eval_every_steps": 2,
+              "device": "cpu", "precision": "fp32"},
+    "gbdt": {"max_iter": 10, "min_samples_leaf": 3},
+    "tfidf": {"min_df": 1, "max_features": 2000},
+    "evaluate": {"batch_size": 8},
+    "predict": {"batch_size": 8},
+}
+
+
+def pipeline_env(tmp_path: Path) -> dict:
+    env = dict(os.environ)
+    env |= {"DVC_NO_ANALYTICS": "true", "DVC_SITE_CACHE_DIR": str(tmp_path / "dvc-site-cache"),
+            "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
+            # Stage commands say `python`: make it this interpreter, whatever PATH holds.
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
+    return env
+
+
+def run_checked(args: list[str], cwd: Path, env: dict) -> str:
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def dvc_args(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dvc", *args]
+
+
+@pytest.fixture(scope="session")
+def pipeline_repo(tmp_path_factory, tiny_backbone_dir) -> tuple[Path, dict]:
+    """(path, env) of a temp git + DVC repo holding this tree's pipeline on fixture rows and tiny params,
+    after `dvc repro` (a minute or two: every stage is a fresh process). Tests must not change it,
+    except tests/test_pipeline.py's experiment, which reruns it consistently."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    repo = tmp / "repo"
+    repo.mkdir()
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO_ROOT / name, repo / name)
+    shutil.copytree(REPO_ROOT / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    raw = repo / "data" / "raw"
+    raw.mkdir(parents=True)
+    write_csv(raw / "train.csv", fixture_train_rows(30))
+    test_rows = [tiny_row(str(i), [f"test question {i}"], [f"answer a {i}"], [f"answer b {i}"], None)
+                 for i in (7, 3, 5)]
+    write_csv(raw / "test.csv", test_rows)
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for section, values in PIPELINE_TINY.items():
+        params[section].update(values)
+    params["data"].update({"train_csv": "data/raw/train.csv", "test_csv": "data/raw/test.csv"})
+    params["model"]["backbone"] = str(tiny_backbone_dir)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    env = pipeline_env(tmp)
+    run_checked(["git", "init", "-q"], repo, env)
+    run_checked(dvc_args("init", "-q"), repo, env)
+    run_checked(["git", "add", "-A"], repo, env)
+    run_checked(["git", "commit", "-qm", "tiny pipeline"], repo, env)
+    run_checked(dvc_args("repro"), repo, env)
+    return repo, env

@@ -1,84 +1,22 @@
-"""End to end: `dvc repro` of the whole pipeline on tiny params in a temp git + DVC repo, then an
-experiment with `dvc exp run -S`. Takes a minute: every stage is a fresh Python process."""
+"""End to end: `dvc repro` of the whole pipeline on tiny params in a temp git + DVC repo (conftest's
+pipeline_repo, shared with the bundle tests), then an experiment with `dvc exp run -S`. Takes a minute:
+every stage is a fresh Python process."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from conftest import fixture_train_rows, tiny_row, write_csv
-
-ROOT = Path(__file__).resolve().parents[1]
-
-TINY = {
-    "prepare": {"n_folds": 3},
-    "featurize": {"max_tokens_per_side": 48},
-    "train": {"fold": -1, "epochs": 1, "batch_size": 4, "grad_accum_steps": 2, "eval_every_steps": 2,
-              "device": "cpu"},
-    "gbdt": {"max_iter": 10, "min_samples_leaf": 3},
-    "tfidf": {"min_df": 1, "max_features": 2000},
-    "evaluate": {"batch_size": 8},
-    "predict": {"batch_size": 8},
-}
-
-
-def _env(tmp_path: Path) -> dict:
-    env = dict(os.environ)
-    env |= {"DVC_NO_ANALYTICS": "true", "DVC_SITE_CACHE_DIR": str(tmp_path / "dvc-site-cache"),
-            "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
-            # Stage commands say `python`: make it this interpreter, whatever PATH holds.
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
-    return env
-
-
-def _run(args: list[str], cwd: Path, env: dict) -> str:
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
-def _dvc(*args: str) -> list[str]:
-    return [sys.executable, "-m", "dvc", *args]
-
+from conftest import dvc_args as _dvc
+from conftest import run_checked as _run
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory, tiny_backbone_dir) -> tuple[Path, dict]:
-    tmp = tmp_path_factory.mktemp("pipeline")
-    repo = tmp / "repo"
-    repo.mkdir()
-    for name in ("dvc.yaml", "params.yaml"):
-        shutil.copy(ROOT / name, repo / name)
-    shutil.copytree(ROOT / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    raw = repo / "data" / "raw"
-    raw.mkdir(parents=True)
-    write_csv(raw / "train.csv", fixture_train_rows(30))
-    test_rows = [tiny_row(str(i), [f"test question {i}"], [f"answer a {i}"], [f"answer b {i}"], None)
-                 for i in (7, 3, 5)]
-    write_csv(raw / "test.csv", test_rows)
-
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    for section, values in TINY.items():
-        params[section].update(values)
-    params["data"].update({"train_csv": "data/raw/train.csv", "test_csv": "data/raw/test.csv"})
-    params["model"]["backbone"] = str(tiny_backbone_dir)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-    env = _env(tmp)
-    _run(["git", "init", "-q"], repo, env)
-    _run(_dvc("init", "-q"), repo, env)
-    _run(["git", "add", "-A"], repo, env)
-    _run(["git", "commit", "-qm", "tiny pipeline"], repo, env)
-    _run(_dvc("repro"), repo, env)
-    return repo, env
+def repo(pipeline_repo) -> tuple[Path, dict]:
+    """The session's tiny pipeline repository (conftest.pipeline_repo), after `dvc repro`."""
+    return pipeline_repo
 
 
 @pytest.mark.slow
@@ -141,6 +79,23 @@ def test_plots_render_all_four_plots(repo):
     _run(_dvc("plots", "show", "-o", "plots_html"), path, env)
     html = (path / "plots_html" / "index.html").read_text()
     for name in ("loss", "accuracy", "confusion", "calibration"):
+        assert name in html
+
+
+@pytest.mark.slow
+def test_bias_report_covers_every_member_and_the_blend(repo):
+    path, env = repo
+    bias = json.loads((path / "metrics/bias/metrics.json").read_text())
+    assert bias["rows"] == 30 and list(bias["models"]) == ["siamese", "gbdt", "tfidf", "ensemble"]
+    evaluation = json.loads((path / "metrics/evaluate/metrics.json").read_text())
+    assert bias["models"]["siamese"]["position"]["swap_flip_rate"] == evaluation["swap_flip_rate"]
+    assert bias["length_blend"]["members"] == ["siamese", "gbdt", "tfidf"]  # measured, or skipped with a reason
+    ratio = pd.read_csv(path / "metrics/bias/length_ratio.csv")
+    assert list(ratio.columns) == ["ratio_low", "rows", "human", "siamese", "gbdt", "tfidf", "ensemble"]
+    assert ratio["rows"].sum() == 30
+    _run(_dvc("plots", "show", "-o", "bias_html"), path, env)
+    html = (path / "bias_html" / "index.html").read_text()
+    for name in ("length_bias", "outcome_accuracy", "tie_calibration"):
         assert name in html
 
 

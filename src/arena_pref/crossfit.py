@@ -8,7 +8,7 @@ Rows of the extra training files (fold -2) train every fold's model and are neve
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,11 +43,13 @@ def class_probs(classifier, x) -> np.ndarray:
 @dataclass
 class CrossFit:
     """Out-of-fold probabilities (n, 3), NaN outside the validation folds; log loss per validation
-    fold; test probabilities (m, 3) averaged over the fold models (None when nothing was asked of test)."""
+    fold; test probabilities (m, 3) averaged over the fold models (None when nothing was asked of test);
+    the fitted model of each validation fold (the stage writes them for the bundle)."""
 
     oof: np.ndarray
     fold_losses: dict[int, float]
     test: np.ndarray | None
+    models: dict[int, Any] = field(default_factory=dict)
 
 
 def cross_fit(rows: pd.DataFrame, valid_folds: list[int],
@@ -66,12 +68,13 @@ def cross_fit(rows: pd.DataFrame, valid_folds: list[int],
     if missing or not valid_folds:
         raise ValueError(f"validation folds {valid_folds}: folds {missing} have no rows")
     oof = np.full((len(rows), N_CLASSES), np.nan)
-    losses, test_probs = {}, []
+    losses, test_probs, models = {}, [], {}
     for fold in tqdm(valid_folds, desc=desc, unit="fold"):
         valid = folds == fold
-        model = fit(np.flatnonzero(~valid))
+        model = models[fold] = fit(np.flatnonzero(~valid))
         oof[valid] = predict(model, np.flatnonzero(valid))
         losses[fold] = kaggle_log_loss(labels[valid], oof[valid])
         if predict_test is not None:
             test_probs.append(predict_test(model))
-    return CrossFit(oof=oof, fold_losses=losses, test=np.mean(test_probs, axis=0) if test_probs else None)
+    return CrossFit(oof=oof, fold_losses=losses, test=np.mean(test_probs, axis=0) if test_probs else None,
+                    models=models)

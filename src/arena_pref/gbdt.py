@@ -75,6 +75,15 @@ class GbdtModel:
     settings: GbdtSettings
 
 
+def model_state(model: GbdtModel) -> dict:
+    """The model as plain containers for a skops file (sklearn_files.save_state)."""
+    return {"estimator": model.estimator, "columns": list(model.columns), "settings": dataclasses.asdict(model.settings)}
+
+
+def model_from_state(state: dict) -> GbdtModel:
+    return GbdtModel(state["estimator"], list(state["columns"]), GbdtSettings(**state["settings"]))
+
+
 def _matrix(features: pd.DataFrame, columns: list[str]) -> np.ndarray:
     if list(features.columns) != columns:
         missing = [c for c in columns if c not in features.columns]

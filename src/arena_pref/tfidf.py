@@ -66,6 +66,15 @@ class TfidfModel:
     classifier: LogisticRegression
 
 
+def model_state(model: TfidfModel) -> dict:
+    """The model as plain containers for a skops file (sklearn_files.save_state)."""
+    return {"vectorizer": model.vectorizer, "classifier": model.classifier}
+
+
+def model_from_state(state: dict) -> TfidfModel:
+    return TfidfModel(state["vectorizer"], state["classifier"])
+
+
 def answer_texts(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
     """(texts of side A, texts of side B) of clean rows (response_a / response_b: sequences of turns)."""
     def join(column: str) -> list[str]:
