@@ -38,6 +38,10 @@ _BOM = b"\xef\xbb\xbf"
 _COMPRESSIONS = (  # (first bytes, name); zstd is recognised to say it is not supported
     (b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"PK\x03\x04", "zip"),
     (b"PK\x05\x06", "zip"), (b"\x28\xb5\x2f\xfd", "zstd"))
+# What the decompressors raise on a cut-short or damaged stream (bz2 raises ValueError when it is cut
+# short; zipfile raises RuntimeError for an encrypted member, NotImplementedError for an unknown method).
+_DECOMPRESSION_ERRORS = (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, zipfile.BadZipFile,
+                         NotImplementedError, RuntimeError)
 _EXCEL_SEP_LINE = re.compile(r"^\s*sep=(.)\s*$")
 
 
@@ -88,8 +92,9 @@ def _decompressed(path: Path, data: bytes, kind: str) -> bytes:
                                           f"{': ' + ', '.join(names[:5]) if names else ''}")
                 return archive.read(names[0])
         return {"gzip": gzip.decompress, "bzip2": bz2.decompress, "xz": lzma.decompress}[kind](data)
-    except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, NotImplementedError,
-            RuntimeError) as err:
+    except DataError:
+        raise
+    except _DECOMPRESSION_ERRORS as err:
         raise DataError(path, f"{kind}-compressed but cannot be decompressed ({err}): the file is cut short or "
                               "damaged; download or compress it again") from None
 
@@ -214,8 +219,9 @@ def _head(path: Path) -> bytes:
         opener = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[kind]
         with opener(path, "rb") as f:
             return f.read(HEAD_BYTES)
-    except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, NotImplementedError,
-            RuntimeError) as err:
+    except DataError:
+        raise
+    except _DECOMPRESSION_ERRORS as err:
         raise DataError(path, f"{kind}-compressed but cannot be decompressed ({err})") from None
 
 
