@@ -4,6 +4,7 @@ pipeline's submission.csv: through arena_pref.Scorer and through the `arena-pref
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from arena_pref.data import LABEL_NAMES, DataError, read_rows
 from arena_pref.predictions import probs_of, read_probs
 
 pytestmark = pytest.mark.slow
+NUMBER = r"[-+]?\d+(?:\.\d+)?"
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -108,3 +110,21 @@ def test_cli_bad_input_names_file_row_and_column_and_writes_nothing(pipeline_rep
     assert done.returncode == 1
     assert f"{bad}, row 2, column 'response_a': not valid JSON" in done.stderr, done.stderr[-2000:]
     assert not out.exists() and list(tmp_path.iterdir()) == [bad]
+
+
+def test_score_speed_bench_checks_equality_and_ends_with_its_line(pipeline_repo):
+    path, _ = pipeline_repo
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(repo / "bench" / "score_speed.py"), "--bundle", str(path / "bundle"),
+                           "--models", str(path / "models"), "--csv", str(path / "data/raw/train.csv"), "--rows", "12",
+                           "--repeats", "2", "--device", "cpu"], cwd=repo, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert re.search(r"12 pairs, 3 fold model\(s\), TTA True, device cpu; bundle == stage within", done.stdout)
+    for name in ("stage", "featurize+stage", "bundle_siamese", "bundle_all"):
+        assert re.search(rf"^{re.escape(name)} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}$", done.stdout, re.M), name
+    line = done.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(rf"bundle_pairs_per_s=({NUMBER}) stage_pairs_per_s=({NUMBER}) speed_ratio=({NUMBER}) "
+                         rf"projected_25k_s=({NUMBER})", line)
+    assert match, line
+    bundle_rate, stage_rate, ratio, _ = (float(x) for x in match.groups())
+    assert ratio == pytest.approx(bundle_rate / stage_rate, rel=1e-2)

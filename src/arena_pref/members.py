@@ -28,7 +28,6 @@ class ScoreOptions:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str | None = None  # None: the train.precision the bundle was trained with
     batch_size: int | None = None  # None: the predict.batch_size the bundle was trained with
-    show_progress: bool = False
 
 
 class MemberPredictor(Protocol):

@@ -91,7 +91,7 @@ class Scorer:
             raise BundleError(root, f"member(s) {not_supported} need a newer arena-pref (known: {list(MEMBER_KINDS)})")
         check_runtime(root, description, [m for m in chosen if MEMBER_KINDS[m].needs_sklearn])
         blend = blend_for(description, chosen, root / "bundle.json")
-        options = ScoreOptions(device=device, precision=precision, batch_size=batch_size, show_progress=show_progress)
+        options = ScoreOptions(device=device, precision=precision, batch_size=batch_size)
         predictors = {m: MEMBER_KINDS[m].load(root, description["member_settings"][m], options) for m in chosen}
         return cls(root, description, chosen, predictors, blend, show_progress)
 
