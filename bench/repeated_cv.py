@@ -1,5 +1,5 @@
 """Cross-validate the fast members (gbdt, tfidf) and their blend on several fold splits, to tell a real
-change from the luck of one split. Takes about 1 minute per split on the 1.4k arena_dev rows (2-core CPU).
+change from the luck of one split. Takes about 1 minute per split on the 1.4k rows of data/sample (2-core CPU).
 
     # prepare once through the pipeline (dvc repro, or the README's 5-fold command), then:
     python bench/repeated_cv.py --prepared data/prepared --hand-features data/hand_features \\
@@ -11,7 +11,7 @@ prepare stage does (arena_pref.data.assign_folds: grouped by prompt, stratified 
 prepare.n_folds and the split's seed; extra training rows stay in every training fold). Then gbdt and
 tfidf cross-fit with the functions their stages call (`cross_fit_stage`), and the two are blended as
 the ensemble stage blends (cross-fitted, ensemble.temperature). The siamese member is not retrained: it
-takes minutes per fold, and on arena_dev the blend gives it no weight. For the whole pipeline on
+takes minutes per fold, and on the sample the blend gives it no weight. For the whole pipeline on
 another split, run `dvc exp run -S prepare.seed=N ...`.
 
 Base settings: params.yaml (--params), with --set KEY=VALUE overrides; each --variant NAME [KEY=VALUE
