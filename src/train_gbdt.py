@@ -9,7 +9,6 @@ the mean of the fold models. Symmetric: trained on swapped copies, averaged with
 
 from arena_pref import gbdt
 from arena_pref.errors import run_stage
-from arena_pref.errors import run_stage
 from arena_pref.member_stage import run_member_stage
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ swapped prediction (arena_pref.tfidf).
 
 from arena_pref import tfidf
 from arena_pref.errors import run_stage
-from arena_pref.errors import run_stage
 from arena_pref.member_stage import run_member_stage
 
 if __name__ == "__main__":
