@@ -236,7 +236,7 @@ def read_header(path: str | Path) -> list[str]:
     if "\n" not in text and "\r" not in text and len(head) == HEAD_BYTES:
         raise DataError(p, f"no line break in the first {HEAD_BYTES} bytes: not a CSV file")
     records = _records(text.splitlines()[0] if text else "")
-    return [name for name in records[0]] if records else []
+    return records[0] if records else []
 
 
 def require_columns(path: str | Path, header: list[str], required: tuple[str, ...]) -> None:
