@@ -79,6 +79,15 @@ def _compression(head: bytes) -> str | None:
     return next((name for magic, name in _COMPRESSIONS if head.startswith(magic)), None)
 
 
+def _only_member(path: Path, archive: zipfile.ZipFile) -> str:
+    """The name of the one file in a zip input (pandas, too, reads only single-file archives)."""
+    names = [n for n in archive.namelist() if not n.endswith("/")]
+    if len(names) != 1:
+        raise DataError(path, f"a zip input must hold exactly one file, this one holds {len(names)}"
+                              f"{': ' + ', '.join(names[:5]) if names else ''}")
+    return names[0]
+
+
 def _decompressed(path: Path, data: bytes, kind: str) -> bytes:
     if kind == "zstd":
         raise DataError(path, "zstd-compressed, which is not supported: decompress it (`zstd -d`) or use gzip, "
@@ -86,11 +95,7 @@ def _decompressed(path: Path, data: bytes, kind: str) -> bytes:
     try:
         if kind == "zip":
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                names = [n for n in archive.namelist() if not n.endswith("/")]
-                if len(names) != 1:
-                    raise DataError(path, f"a zip input must hold exactly one file, this one holds {len(names)}"
-                                          f"{': ' + ', '.join(names[:5]) if names else ''}")
-                return archive.read(names[0])
+                return archive.read(_only_member(path, archive))
         return {"gzip": gzip.decompress, "bzip2": bz2.decompress, "xz": lzma.decompress}[kind](data)
     except DataError:
         raise
@@ -208,12 +213,8 @@ def _head(path: Path) -> bytes:
             with open(path, "rb") as f:
                 return f.read(HEAD_BYTES)
         if kind == "zip":
-            with zipfile.ZipFile(path) as archive:
-                names = [n for n in archive.namelist() if not n.endswith("/")]
-                if len(names) != 1:
-                    raise DataError(path, f"a zip input must hold exactly one file, this one holds {len(names)}")
-                with archive.open(names[0]) as f:
-                    return f.read(HEAD_BYTES)
+            with zipfile.ZipFile(path) as archive, archive.open(_only_member(path, archive)) as f:
+                return f.read(HEAD_BYTES)
         if kind == "zstd":
             return _decompressed(path, magic, kind)  # raises: not supported
         opener = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[kind]
