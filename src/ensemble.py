@@ -25,6 +25,12 @@ log = logging.getLogger("ensemble")
 MEMBERS = ("siamese", "gbdt", "tfidf")  # the first member's ids and order are the reference
 
 
+def members_of(params) -> tuple[str, ...]:
+    """The members blended: MEMBERS, plus the decoder-LLM member when llm.enabled (its stage otherwise
+    writes empty placeholders, so the blend and its metrics are exactly those without it)."""
+    return MEMBERS + (("llm",) if params.llm.enabled else ())
+
+
 def aligned(reference: pd.DataFrame, other: pd.DataFrame, what: str) -> pd.DataFrame:
     """`other` reordered to `reference`'s ids; different id sets are an error, not a silent inner join."""
     if set(reference["id"]) != set(other["id"]) or len(reference) != len(other):
@@ -32,10 +38,10 @@ def aligned(reference: pd.DataFrame, other: pd.DataFrame, what: str) -> pd.DataF
     return other.set_index("id").loc[reference["id"]].reset_index()
 
 
-def read_members(predictions: str, split: str) -> dict[str, pd.DataFrame]:
+def read_members(predictions: str, split: str, names: tuple[str, ...] = MEMBERS) -> dict[str, pd.DataFrame]:
     """Each member's {split}_<member>.csv, rows in the first member's id order."""
-    frames = {m: read_probs(f"{predictions}/{split}_{m}.csv") for m in MEMBERS}
-    reference = frames[MEMBERS[0]]
+    frames = {m: read_probs(f"{predictions}/{split}_{m}.csv") for m in names}
+    reference = frames[names[0]]
     return {m: aligned(reference, f, f"{split} predictions of {m}") for m, f in frames.items()}
 
 
@@ -48,26 +54,27 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
     params = load_params()
-    oof, test = read_members(args.predictions, "oof"), read_members(args.predictions, "test")
-    reference = oof[MEMBERS[0]]
+    names = members_of(params)
+    oof, test = read_members(args.predictions, "oof", names), read_members(args.predictions, "test", names)
+    reference = oof[names[0]]
     labels, folds = reference["label"].to_numpy(), reference["fold"].to_numpy()
-    members = [probs_of(oof[m]) for m in MEMBERS]
+    members = [probs_of(oof[m]) for m in names]
     blended = cross_fitted_blend(labels, folds, members, params.ensemble.temperature)
     metrics = {"rows": len(labels), "cross_fitted": len(np.unique(folds)) > 1}
-    for name, probs in (*zip(MEMBERS, members), ("ensemble", blended)):
+    for name, probs in (*zip(names, members), ("ensemble", blended)):
         metrics[name] = score(labels, probs) | {"cv": fold_spread(labels, probs, folds)}
     blend = fit_blend(labels, members, params.ensemble.temperature)
-    metrics["blend"] = {"weights": dict(zip(MEMBERS, blend.weights)), "temperature": blend.temperature}
+    metrics["blend"] = {"weights": dict(zip(names, blend.weights)), "temperature": blend.temperature}
     write_json(metrics, f"{args.out_dir}/metrics.json")
     write_probs(probs_frame(reference["id"], blended, fold=folds, label=labels), f"{args.predictions}/oof_ensemble.csv")
 
-    test_probs = apply_blend(blend, [probs_of(test[m]) for m in MEMBERS])
+    test_probs = apply_blend(blend, [probs_of(test[m]) for m in names])
     expected_ids = pd.read_parquet(f"{args.prepared}/test.parquet", columns=["id"])["id"].tolist()
-    submission = build_submission(test[MEMBERS[0]]["id"].tolist(), test_probs, expected_ids)
+    submission = build_submission(test[names[0]]["id"].tolist(), test_probs, expected_ids)
     submission.to_csv(args.submission, index=False)
     log.info("log loss: %s, ensemble %.4f (weights %s, temperature %.2f); wrote %s (%d rows)",
-             ", ".join(f"{m} {metrics[m]['log_loss']:.4f}" for m in MEMBERS), metrics["ensemble"]["log_loss"],
-             ", ".join(f"{m} {w:.2f}" for m, w in zip(MEMBERS, blend.weights)), blend.temperature, args.submission,
+             ", ".join(f"{m} {metrics[m]['log_loss']:.4f}" for m in names), metrics["ensemble"]["log_loss"],
+             ", ".join(f"{m} {w:.2f}" for m, w in zip(names, blend.weights)), blend.temperature, args.submission,
              len(submission))
 
 

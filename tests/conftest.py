@@ -89,6 +89,58 @@ def tiny_backbone_dir(tmp_path_factory) -> Path:
     return model_dir
 
 
+def _tiny_decoder_dir(root: Path, family: str) -> Path:
+    """A 2-layer random decoder with a tokenizer built here.
+
+    llama: a word-level tokenizer (one token per word or punctuation run, t0..t199 included, so tests
+    spell expected sequences as token strings), <s> prefix, no pad token. qwen2: a real Qwen2Tokenizer
+    (byte-level BPE trained on CORPUS; transformers picks that class from the config for this family),
+    no prefix, <|endoftext|> as pad and eos.
+    """
+    import re
+
+    from tokenizers import ByteLevelBPETokenizer, Tokenizer, models, pre_tokenizers, processors
+    from transformers import LlamaConfig, PreTrainedTokenizerFast, Qwen2Config, Qwen2Tokenizer
+
+    from arena_pref.llm_text import A_MARKER, B_MARKER, FOOTER, HEADER, PROMPT_MARKER
+
+    text = " ".join(CORPUS + [HEADER, PROMPT_MARKER, A_MARKER, B_MARKER, FOOTER])
+    if family == "llama":
+        words = sorted(set(re.findall(r"\w+|[^\w\s]+", text)) | {f"t{i}" for i in range(200)})
+        vocab = {token: i for i, token in enumerate(["<unk>", "<s>", "</s>"] + words)}
+        backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+        backend.pre_tokenizer = pre_tokenizers.Whitespace()
+        backend.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", bos_token="<s>",
+                                            eos_token="</s>")
+        config_class = LlamaConfig
+    else:
+        bpe = ByteLevelBPETokenizer()
+        bpe.train_from_iterator(CORPUS * 5 + [text], vocab_size=400, min_frequency=1,
+                                special_tokens=["<|endoftext|>"], show_progress=False)
+        state = json.loads(bpe._tokenizer.to_str())["model"]
+        tokenizer = Qwen2Tokenizer(vocab=state["vocab"], merges=[tuple(m) if isinstance(m, list) else tuple(m.split())
+                                                                for m in state["merges"]])
+        config_class = Qwen2Config
+    model_dir = root / family
+    tokenizer.save_pretrained(model_dir)
+    config = config_class(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(model_dir)
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory) -> Path:
+    return _tiny_decoder_dir(tmp_path_factory.mktemp("tiny_decoders"), "llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_dir(tmp_path_factory) -> Path:
+    return _tiny_decoder_dir(tmp_path_factory.mktemp("tiny_decoders"), "qwen2")
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer(tiny_backbone_dir):
     return AutoTokenizer.from_pretrained(tiny_backbone_dir)

@@ -21,16 +21,16 @@ class BackboneError(RuntimeError):
     """The backbone or its tokenizer could not be loaded."""
 
 
-def _load(loader, backbone: str, revision: str, what: str):
+def _load(loader, backbone: str, revision: str, what: str, key: str = "model.backbone"):
     is_dir = Path(backbone).is_dir()
     try:
         # A local directory has no revisions; passing one would make transformers look at the hub.
         return loader(backbone) if is_dir else loader(backbone, revision=revision)
     except (OSError, ValueError) as err:  # transformers raises ValueError for a directory without tokenizer files
         if is_dir:
-            raise BackboneError(f"model.backbone={backbone!r}: cannot load the {what} from this directory: {err}") from err
+            raise BackboneError(f"{key}={backbone!r}: cannot load the {what} from this directory: {err}") from err
         raise BackboneError(
-            f"model.backbone={backbone!r} (model.revision={revision!r}): cannot load the {what} from the "
+            f"{key}={backbone!r} (revision {revision!r}): cannot load the {what} from the "
             f"Hugging Face hub (no network, or no such model/revision). {OFFLINE_HINT}\nCause: {err}"
         ) from err
 

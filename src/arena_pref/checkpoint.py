@@ -10,7 +10,9 @@ A checkpoint is a dict saved with torch.save:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import torch
 
@@ -18,14 +20,15 @@ from .backbone import backbone_from_config
 from .model import SiamesePreferenceModel
 
 
-def save_atomic(payload: dict, path: str | Path) -> None:
+def save_atomic(payload, path: str | Path, write: Callable[[Any, BinaryIO], None] | None = None) -> None:
     """Write `payload` to `path` so that a kill mid-write leaves the previous file intact:
-    write a temp file in the same directory, fsync it, then rename over the target."""
+    write a temp file in the same directory, fsync it, then rename over the target.
+    `write(payload, file)` serialises it; torch.save by default."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        torch.save(payload, f)
+        (write or torch.save)(payload, f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

@@ -46,6 +46,25 @@ def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def pad_right(sequences: Sequence[Sequence[int]], pad_token_id: int, pad_to_multiple_of: int = 1) -> dict[str, torch.Tensor]:
+    """input_ids and attention_mask of shape (N, L): each sequence left-aligned, padded on the right to
+    L = the longest rounded up to `pad_to_multiple_of`. Right padding suits decoders too: causal attention
+    keeps real tokens from ever seeing the pads after them.
+
+    Example: [[5, 6, 7], [8]], pad_token_id=0 gives input_ids [[5, 6, 7], [8, 0, 0]], attention_mask
+    [[1, 1, 1], [1, 0, 0]].
+    """
+    longest = max(len(s) for s in sequences)
+    length = -(-longest // pad_to_multiple_of) * pad_to_multiple_of
+    input_ids = torch.full((len(sequences), length), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), length), dtype=torch.long)
+    for row, ids in enumerate(sequences):
+        # torch.tensor copies: ids read back from parquet are read-only arrays, which as_tensor warns about.
+        input_ids[row, :len(ids)] = torch.tensor(np.asarray(ids), dtype=torch.long)
+        attention_mask[row, :len(ids)] = 1
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
 def collate_pairs(a_ids: Sequence[Sequence[int]], b_ids: Sequence[Sequence[int]], pad_token_id: int,
                   pad_to_multiple_of: int = 1, a_stats: np.ndarray | None = None,
                   b_stats: np.ndarray | None = None) -> dict[str, torch.Tensor]:
@@ -59,16 +78,7 @@ def collate_pairs(a_ids: Sequence[Sequence[int]], b_ids: Sequence[Sequence[int]]
         input_ids      = [[5, 6, 7], [8, 0, 0]]
         attention_mask = [[1, 1, 1], [1, 0, 0]]
     """
-    sides = list(a_ids) + list(b_ids)
-    longest = max(len(s) for s in sides)
-    length = -(-longest // pad_to_multiple_of) * pad_to_multiple_of
-    input_ids = torch.full((len(sides), length), pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sides), length), dtype=torch.long)
-    for row, ids in enumerate(sides):
-        # torch.tensor copies: ids read back from parquet are read-only arrays, which as_tensor warns about.
-        input_ids[row, :len(ids)] = torch.tensor(np.asarray(ids), dtype=torch.long)
-        attention_mask[row, :len(ids)] = 1
-    batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+    batch = pad_right(list(a_ids) + list(b_ids), pad_token_id, pad_to_multiple_of)
     if a_stats is not None and b_stats is not None:
         batch["side_stats"] = torch.as_tensor(np.concatenate([a_stats, b_stats]), dtype=torch.float32)
     return batch
@@ -93,3 +103,21 @@ class PairColumns:
         """The collated batch (see `collate_pairs`) of the pairs at positions `index`."""
         return collate_pairs([self.a_ids[i] for i in index], [self.b_ids[i] for i in index], pad_token_id,
                              pad_to_multiple_of, self.a_stats[index], self.b_stats[index])
+
+
+class SequenceColumns:
+    """One token sequence per pair (the LLM member's judge sequences, column `column` of `pairs`), with
+    the interface of `PairColumns` that the training loop and batched inference use."""
+
+    def __init__(self, pairs: pd.DataFrame, column: str = "ids"):
+        self.ids = list(pairs[column])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def lengths(self) -> np.ndarray:
+        return np.asarray([len(s) for s in self.ids], dtype=np.int64)
+
+    def batch(self, index: np.ndarray, pad_token_id: int, pad_to_multiple_of: int) -> dict[str, torch.Tensor]:
+        """input_ids and attention_mask (see `pad_right`) of the sequences at positions `index`."""
+        return pad_right([self.ids[i] for i in index], pad_token_id, pad_to_multiple_of)

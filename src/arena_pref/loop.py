@@ -21,7 +21,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -46,6 +48,40 @@ MAX_CONSECUTIVE_NONFINITE = 20
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN/inf loss that loss scaling could not absorb."""
+
+
+def _siamese_forward_probs(model, pairs: pd.DataFrame, batch_size: int, device: torch.device, precision: Precision,
+                           pad_token_id: int, desc: str, show_progress: bool) -> np.ndarray:
+    return predict_pairs(model, PairColumns(pairs), batch_size, device, precision, pad_token_id, desc=desc,
+                         show_progress=show_progress).forward
+
+
+def _load_model_state(model: torch.nn.Module, checkpoint: dict) -> None:
+    model.load_state_dict(checkpoint["model"])
+
+
+@dataclass(frozen=True)
+class ModelIO:
+    """What the loop needs to know about a kind of model besides its forward(**batch) -> (B, 3) logits and
+    its `backbone` and `head` submodules (the optimizer's two learning rates). The defaults are the
+    siamese model's; the LLM member (llm_model.LLM_IO) reads one sequence per pair and checkpoints only
+    its adapters and head.
+
+    columns(pairs): an object with lengths() and batch(index, pad_token_id, pad_to_multiple_of).
+    forward_probs(model, pairs, batch_size, device, precision, pad_token_id, desc, show_progress): (n, 3)
+        probabilities without TTA, for the validation loss.
+    payload(model): the weights part of a checkpoint; load(model, checkpoint) puts them back.
+    save_best(payload, path): writes the best checkpoint.
+    """
+
+    columns: Callable[[pd.DataFrame], Any] = PairColumns
+    forward_probs: Callable[..., np.ndarray] = _siamese_forward_probs
+    payload: Callable[[torch.nn.Module], dict] = model_payload
+    load: Callable[[torch.nn.Module, dict], None] = _load_model_state
+    save_best: Callable[[dict, Path], None] = save_atomic
+
+
+SIAMESE_IO = ModelIO()
 
 
 @dataclass(frozen=True)
@@ -94,16 +130,17 @@ def build_optimizer(model: SiamesePreferenceModel, lr: float, head_lr: float,
 
 
 def evaluate_loss(model: SiamesePreferenceModel, pairs: pd.DataFrame, batch_size: int, device: torch.device,
-                  precision: Precision, pad_token_id: int, ctx: DistContext = SINGLE) -> dict[str, float]:
+                  precision: Precision, pad_token_id: int, ctx: DistContext = SINGLE,
+                  io: ModelIO = SIAMESE_IO) -> dict[str, float]:
     """Validation loss and accuracy (no TTA) on labelled pairs; under torchrun each rank scores every
     world_size-th pair and the sums are all-reduced, so every rank returns the full-set figures."""
     mine = pairs.iloc[ctx.rank::ctx.world_size]
-    predictions = predict_pairs(model, PairColumns(mine), batch_size, device, precision, pad_token_id,
-                                desc="validate", show_progress=ctx.is_main)
+    forward = io.forward_probs(model, mine, batch_size, device, precision, pad_token_id, desc="validate",
+                               show_progress=ctx.is_main)
     labels = mine["label"].to_numpy()
     loss_sum, correct, count = all_reduce_sum(
-        [float(row_log_losses(labels, predictions.forward).sum()),
-         float((predictions.forward.argmax(axis=1) == labels).sum()), float(len(mine))], ctx, device)
+        [float(row_log_losses(labels, forward).sum()), float((forward.argmax(axis=1) == labels).sum()),
+         float(len(mine))], ctx, device)
     return {"loss": loss_sum / count, "acc": correct / count}
 
 
@@ -144,12 +181,13 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
           params: TrainParams, seed: int, device: torch.device, precision: Precision, pad_token_id: int,
           best_path: Path, last_path: Path, payload_extra: dict,
           log_metrics: Callable[[int, dict[str, float]], None], resume_from: dict | None = None,
-          ctx: DistContext = SINGLE) -> TrainResult:
+          ctx: DistContext = SINGLE, io: ModelIO = SIAMESE_IO) -> TrainResult:
     """Train `model` on `train_pairs`, evaluate on `valid_pairs`, and write checkpoints.
 
     pairs: DataFrames of featurized pairs (a_ids, b_ids, a_stats, b_stats, label). `payload_extra` is
     stored in every checkpoint (the run's fingerprint and length, to decide on resuming). `resume_from`: a last
-    checkpoint of this same run to continue from. Returns the best validation loss and its step.
+    checkpoint of this same run to continue from. `io`: how to batch, score and checkpoint this kind of
+    model (the siamese one by default). Returns the best validation loss and its step.
     """
     torch.manual_seed(seed)
     model.to(device)
@@ -168,7 +206,7 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
     scaler = torch.amp.GradScaler(device.type, enabled=precision.use_grad_scaler)
     progress = Progress()
     if resume_from is not None:
-        model.load_state_dict(resume_from["model"])
+        io.load(model, resume_from)
         optimizer.load_state_dict(resume_from["optimizer"])
         scheduler.load_state_dict(resume_from["scheduler"])
         scaler.load_state_dict(resume_from["scaler"])
@@ -179,12 +217,12 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
                      progress.epoch + 1, progress.micro, last_path)
     # DDP all-reduces gradients on backward; `no_sync` skips that on all but the last micro-batch of a window.
     runner = torch.nn.parallel.DistributedDataParallel(model) if ctx.enabled else model
-    columns = PairColumns(train_pairs)
+    columns = io.columns(train_pairs)
     lengths = columns.lengths()
     labels = torch.tensor(train_pairs["label"].to_numpy(), dtype=torch.long)
 
     def validate_and_checkpoint(next_epoch: int, next_micro: int) -> None:
-        metrics = evaluate_loss(model, valid_pairs, params.batch_size * 2, device, precision, pad_token_id, ctx)
+        metrics = evaluate_loss(model, valid_pairs, params.batch_size * 2, device, precision, pad_token_id, ctx, io)
         model.train()
         progress.epoch, progress.micro = next_epoch, next_micro
         improved = metrics["loss"] < progress.best_val_loss
@@ -194,9 +232,9 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
             return
         log_metrics(progress.step, {"val/loss": metrics["loss"], "val/acc": metrics["acc"]})
         log.info("step %d: val loss %.4f, val acc %.4f", progress.step, metrics["loss"], metrics["acc"])
-        payload = model_payload(model) | payload_extra | {"step": progress.step, "val_loss": metrics["loss"]}
+        payload = io.payload(model) | payload_extra | {"step": progress.step, "val_loss": metrics["loss"]}
         if improved:
-            save_atomic(payload, best_path)
+            io.save_best(payload, best_path)
         # The last checkpoint is written after the best one: a kill in between resumes from the
         # previous last checkpoint, whose best is never newer than best.pt.
         save_atomic(payload | {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),

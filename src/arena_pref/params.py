@@ -109,6 +109,43 @@ class BiasParams:
 
 
 @dataclass(frozen=True)
+class LlmParams:
+    """The decoder-LLM cross-encoder member (src/train_llm.py, docs/llm.md)."""
+
+    enabled: bool  # false: the llm stage writes empty outputs in a second and the ensemble leaves it out
+    backbone: str  # Hugging Face hub id, local directory, or a .gguf file (loaded dequantized)
+    revision: str
+    max_tokens: int  # whole sequence: template, then prompt and both answers of every kept round
+    prompt_share: float  # of each round's budget at most this much for the prompt; A and B split the rest
+    truncation: str  # "middle" (keep head_share from the start and the rest from the end) or "left" (keep the end)
+    head_share: float
+    min_round_tokens: int  # an earlier round is kept only when at least this many tokens are left for it
+    swap_train: bool  # train on each pair and its A/B-swapped copy
+    lora_r: int
+    lora_alpha: float
+    lora_dropout: float
+    lora_target_modules: list[str]
+    quantization: str  # "none", "4bit" or "8bit" (CUDA + the optional bitsandbytes package)
+    base_dtype: str  # dtype of the frozen base weights: fp32, bf16 or fp16 (adapters and head stay fp32)
+    gradient_checkpointing: bool
+    epochs: int
+    batch_size: int
+    grad_accum_steps: int
+    lr: float  # LoRA adapters
+    head_lr: float  # the 3-way head
+    weight_decay: float
+    warmup_ratio: float
+    max_grad_norm: float
+    precision: str
+    eval_every_steps: int
+    device: str
+    resume: bool
+    nproc_per_node: int
+    tta: bool  # average each prediction with that of the swapped pair
+    predict_batch_size: int
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     tta: bool
     batch_size: int
@@ -134,6 +171,7 @@ class Params:
     gbdt: GbdtParams
     tfidf: TfidfParams
     ensemble: EnsembleParams
+    llm: LlmParams
     bias: BiasParams
 
 
@@ -141,6 +179,9 @@ PRECISIONS = ("auto", "fp16", "bf16", "fp32")
 HEADS = ("symmetric", "concat")
 DEVICES = ("auto", "cpu", "cuda")
 TFIDF_ANALYZERS = ("char_wb", "char", "word")
+LLM_TRUNCATIONS = ("middle", "left")
+LLM_QUANTIZATIONS = ("none", "4bit", "8bit")
+LLM_BASE_DTYPES = ("fp32", "bf16", "fp16")
 
 
 def _build_section(cls: type, name: str, raw: Any) -> Any:
@@ -201,6 +242,29 @@ def _ratio_edges_ok(edges: list[float]) -> bool:
     return all(e > 1.0 for e in edges) and all(lo < hi for lo, hi in zip(edges, edges[1:]))
 
 
+def _llm_checks(m: LlmParams) -> list[tuple[bool, str]]:
+    return [
+        (m.max_tokens >= 32, "llm.max_tokens must be >= 32"),
+        (0.0 <= m.prompt_share <= 1.0 and 0.0 <= m.head_share <= 1.0, "llm.prompt_share and llm.head_share must be in [0, 1]"),
+        (m.truncation in LLM_TRUNCATIONS, f"llm.truncation must be one of {LLM_TRUNCATIONS}"),
+        (m.min_round_tokens >= 0, "llm.min_round_tokens must be >= 0"),
+        (m.lora_r >= 1 and m.lora_alpha > 0, "llm.lora_r must be >= 1 and llm.lora_alpha > 0"),
+        (0.0 <= m.lora_dropout < 1.0, "llm.lora_dropout must be in [0, 1)"),
+        (len(m.lora_target_modules) >= 1, "llm.lora_target_modules must name at least one module"),
+        (m.quantization in LLM_QUANTIZATIONS, f"llm.quantization must be one of {LLM_QUANTIZATIONS}"),
+        (m.base_dtype in LLM_BASE_DTYPES, f"llm.base_dtype must be one of {LLM_BASE_DTYPES}"),
+        (m.epochs >= 1 and m.batch_size >= 1 and m.grad_accum_steps >= 1 and m.predict_batch_size >= 1,
+         "llm.epochs, llm.batch_size, llm.grad_accum_steps and llm.predict_batch_size must be >= 1"),
+        (m.lr > 0 and m.head_lr > 0 and m.weight_decay >= 0 and m.max_grad_norm > 0,
+         "llm.lr, llm.head_lr and llm.max_grad_norm must be > 0, llm.weight_decay >= 0"),
+        (0.0 <= m.warmup_ratio < 1.0, "llm.warmup_ratio must be in [0, 1)"),
+        (m.precision in PRECISIONS, f"llm.precision must be one of {PRECISIONS}"),
+        (m.device in DEVICES, f"llm.device must be one of {DEVICES}"),
+        (m.eval_every_steps >= 0 and m.nproc_per_node >= 1,
+         "llm.eval_every_steps must be >= 0 and llm.nproc_per_node >= 1"),
+    ]
+
+
 def _check_ranges(p: Params) -> None:
     checks = [
         (re.fullmatch(r"([0-9a-fA-F]{64})?", p.data.train_sha256) is not None,
@@ -234,6 +298,7 @@ def _check_ranges(p: Params) -> None:
         (1 <= p.tfidf.ngram_min <= p.tfidf.ngram_max, "tfidf.ngram_min and tfidf.ngram_max: need 1 <= min <= max"),
         (p.tfidf.min_df >= 1 and p.tfidf.max_features >= 1, "tfidf.min_df and tfidf.max_features must be >= 1"),
         (p.tfidf.C > 0, "tfidf.C must be > 0"),
+        *_llm_checks(p.llm),
         (_ratio_edges_ok(p.bias.length_ratio_edges), "bias.length_ratio_edges must be increasing, each > 1"),
         (_ratio_edges_ok(p.bias.blend_ratio_edges), "bias.blend_ratio_edges must be increasing, each > 1"),
         (p.bias.tie_calibration_bins >= 2, "bias.tie_calibration_bins must be >= 2"),

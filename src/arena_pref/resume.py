@@ -22,6 +22,11 @@ def run_fingerprint(params: Params, features_meta: dict, world_size: int, fold: 
     train_settings.pop("nproc_per_node")  # world_size below is what the run really had
     identity = {"seed": params.base.seed, "model": asdict(params.model), "train": train_settings,
                 "features": features_meta, "world_size": world_size, "fold": fold}
+    return hash_identity(identity)
+
+
+def hash_identity(identity: dict) -> str:
+    """sha256 of a JSON-serialisable description of a run (the fingerprint stored in its checkpoints)."""
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
