@@ -485,3 +485,28 @@ def test_build_submission_ragged_probabilities(probs, message):
     with pytest.raises(SubmissionError) as err:
         build_submission(["a", "b", "c"], probs, ["a", "b", "c"])
     assert str(err.value) == message
+
+
+# ------------------------------------------------------------------------- the stages' entry point
+
+def test_run_stage_prints_one_line_and_exits_2(capsys, monkeypatch):
+    from arena_pref.errors import EXIT_INPUT_ERROR, run_stage
+    monkeypatch.delenv("ARENA_PREF_DEBUG", raising=False)
+
+    def main(path):
+        raise DataError(path, "cell holds\na newline", 3, "prompt")
+
+    with pytest.raises(SystemExit) as exit_:
+        run_stage(main, "f.csv")
+    assert exit_.value.code == EXIT_INPUT_ERROR == 2
+    assert capsys.readouterr().err == "error: f.csv, row 3, column 'prompt': cell holds a newline\n"
+
+
+def test_run_stage_debug_switch_and_bugs_keep_the_traceback(monkeypatch):
+    from arena_pref.errors import run_stage
+    monkeypatch.setenv("ARENA_PREF_DEBUG", "1")
+    with pytest.raises(DataError):
+        run_stage(lambda: (_ for _ in ()).throw(DataError("f.csv", "bad")))
+    monkeypatch.delenv("ARENA_PREF_DEBUG")
+    with pytest.raises(KeyError):  # not an input error: a bug, raised as it is
+        run_stage(lambda: {}["missing"])
