@@ -221,3 +221,16 @@ def test_dvc_repro_with_an_unreachable_url_gives_the_stage_message(tmp_path, cac
     assert done.returncode != 0
     assert "does not exist" not in output
     assert f"error: {url}: cannot reach 127.0.0.1:" in output and OFFLINE_COMMAND in output
+
+
+@pytest.mark.parametrize("value, ok", [("", True), ("ab" * 32, True), ("AB" * 32, True), ("ab" * 31, False),
+                                       ("g" * 64, False), (None, False)])
+def test_train_sha256_param_is_empty_or_64_hex_digits(value, ok):
+    from arena_pref.params import ParamsError, parse_params
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["data"]["train_sha256"] = value
+    if ok:
+        assert parse_params(raw).data.train_sha256 == value
+    else:
+        with pytest.raises(ParamsError, match="data.train_sha256"):
+            parse_params(raw)
