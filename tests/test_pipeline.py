@@ -100,23 +100,6 @@ def test_bias_report_covers_every_member_and_the_blend(repo):
 
 
 @pytest.mark.slow
-def test_bias_report_covers_every_member_and_the_blend(repo):
-    path, env = repo
-    bias = json.loads((path / "metrics/bias/metrics.json").read_text())
-    assert bias["rows"] == 30 and list(bias["models"]) == ["siamese", "gbdt", "tfidf", "ensemble"]
-    evaluation = json.loads((path / "metrics/evaluate/metrics.json").read_text())
-    assert bias["models"]["siamese"]["position"]["swap_flip_rate"] == evaluation["swap_flip_rate"]
-    assert bias["length_blend"]["members"] == ["siamese", "gbdt", "tfidf"]  # measured, or skipped with a reason
-    ratio = pd.read_csv(path / "metrics/bias/length_ratio.csv")
-    assert list(ratio.columns) == ["ratio_low", "rows", "human", "siamese", "gbdt", "tfidf", "ensemble"]
-    assert ratio["rows"].sum() == 30
-    _run(_dvc("plots", "show", "-o", "bias_html"), path, env)
-    html = (path / "bias_html" / "index.html").read_text()
-    for name in ("length_bias", "outcome_accuracy", "tie_calibration"):
-        assert name in html
-
-
-@pytest.mark.slow
 def test_exp_run_with_set_param_records_a_new_experiment(repo):
     path, env = repo
     _run(_dvc("exp", "run", "-S", "train.lr=1.0e-5"), path, env)
