@@ -22,8 +22,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from arena_pref.bias import (human_figures, length_ratio, length_ratio_plot, model_figures, outcome_plot,
-                             pair_traits, ratio_bins, tie_calibration_plot)
+from arena_pref.bias import (
+    human_figures,
+    length_ratio,
+    length_ratio_plot,
+    model_figures,
+    outcome_plot,
+    pair_traits,
+    ratio_bins,
+    tie_calibration_plot,
+)
 from arena_pref.bias_inputs import aligned_probs, checked_probs
 from arena_pref.data import read_rows
 from arena_pref.ensemble import cross_fitted_blend
@@ -127,9 +135,9 @@ def main(argv: list[str] | None = None) -> dict:
     for name, f in figures.items():
         shorter = f["by_outcome"]["shorter_won"]
         log.info("%s: picks the longer answer in %.3f of its decided rows; accuracy %.3f where the shorter won "
-                 "(%d rows); log loss %.4f, length-controlled %.4f", name, _nan_if_none(f["length"]["picks_longer_chars"]),
-                 _nan_if_none(shorter["accuracy"]), shorter["rows"], f["log_loss"],
-                 _nan_if_none(f["length_controlled_log_loss"]))
+                 "(%d rows); log loss %.4f, length-controlled %.4f", name,
+                 _nan_if_none(f["length"]["picks_longer_chars"]), _nan_if_none(shorter["accuracy"]),
+                 shorter["rows"], f["log_loss"], _nan_if_none(f["length_controlled_log_loss"]))
     if "diff" in metrics.get("length_blend", {}):
         blend = metrics["length_blend"]
         log.info("length-conditioned blend minus plain blend: %+.4f log loss (fold mean %+.4f +- %.4f)",

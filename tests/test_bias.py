@@ -14,20 +14,29 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import tiny_row, write_csv
 
-from arena_pref.bias import (human_figures, length_controlled_log_loss, length_ratio, length_ratio_plot,
-                             longer_side, model_figures, outcomes, pair_traits, position_figures,
-                             tie_calibration_plot, tie_figures)
+from arena_pref.bias import (
+    human_figures,
+    length_controlled_log_loss,
+    length_ratio,
+    length_ratio_plot,
+    longer_side,
+    model_figures,
+    outcomes,
+    pair_traits,
+    position_figures,
+    tie_calibration_plot,
+)
 from arena_pref.data import read_rows
 from arena_pref.ensemble import cross_fitted_blend
 from arena_pref.errors import DataError
 from arena_pref.length_blend import length_conditioned_blend, paired_difference
 from arena_pref.params import ParamsError, parse_params
-from conftest import tiny_row, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-import bias_report  # noqa: E402  (the stage script, imported to call its main in-process)
+import bias_report
 
 EDGES = [1.25, 1.5, 2.0, 3.0]
 
@@ -49,7 +58,7 @@ ROWS = [
 ]
 LABELS = np.array([r[3] for r in ROWS])
 # Length ratios (longer + 1) / (shorter + 1): 2.0, 5.0, 1.2, 11/3, 1.0, 21/8, 6.0 -> bins of EDGES:
-# 3 ("2-3"), 4 ("3+"), 0 ("1-1.25"), 4, 0, 3, 4.
+# 3 ("100-200%"), 4 ("200%+"), 0 ("0-25%"), 4, 0, 3, 4.
 A_LONGER = np.array([0.8, 0.1, 0.1])
 B_LONGER = np.array([0.1, 0.8, 0.1])
 TIE_08 = np.array([0.1, 0.1, 0.8])
@@ -113,8 +122,9 @@ def test_a_model_that_always_picks_the_longer_answer(traits):
                                       "human_longer": 0.0}
     assert f["slices"]["identical"]["predicted_tie_rate"] == 1.0
     assert f["slices"]["identical"]["picks_longer"] is None  # no side is longer
-    assert f["by_length_ratio"]["2-3"]["rows"] == 2 and f["by_length_ratio"]["2-3"]["human_longer"] == 0.5
-    assert f["by_length_ratio"]["1.25-1.5"] == {
+    assert list(f["by_length_ratio"]) == ["0-25%", "25-50%", "50-100%", "100-200%", "200%+"]
+    assert f["by_length_ratio"]["100-200%"]["rows"] == 2 and f["by_length_ratio"]["100-200%"]["human_longer"] == 0.5
+    assert f["by_length_ratio"]["25-50%"] == {
         "rows": 0, "accuracy": None, "log_loss": None, "true_tie_rate": None, "predicted_tie_rate": None,
         "picks_longer": None, "human_longer": None}
 

@@ -77,9 +77,12 @@ def ratio_bins(ratio: np.ndarray, edges: list[float]) -> np.ndarray:
 
 
 def bin_names(edges: list[float]) -> list[str]:
-    """Names of the bins of `ratio_bins`: "1-1.25", ..., "3+"."""
+    """Names of the bins of `ratio_bins` by how much longer the longer side is, in percent: edges
+    [1.25, 2.0] give "0-25%", "25-100%", "100%+". No dots: DVC reads a dot in a metric key as nesting."""
+    def percent(edge: float) -> str:
+        return f"{(edge - 1.0) * 100:g}".replace(".", "_")
     lows = [1.0, *edges]
-    return [f"{lo:g}-{hi:g}" for lo, hi in zip(lows, edges)] + [f"{lows[-1]:g}+"]
+    return [f"{percent(lo)}-{percent(hi)}%" for lo, hi in zip(lows, edges)] + [f"{percent(lows[-1])}%+"]
 
 
 def _share(hits: np.ndarray) -> float | None:
