@@ -105,6 +105,13 @@ def test_skops_files_with_untrusted_types_are_refused(tmp_path):
         load_state(path)
 
 
+def test_importing_the_package_or_scorer_does_not_load_torch():
+    code = ("import sys, arena_pref, arena_pref.bundle; from arena_pref import Scorer; "
+            "print(Scorer.__name__, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split() == ["Scorer", "False", "False"], done.stderr[-2000:]
+
+
 # ---------------------------------------------------------------- the pipeline's bundle, altered copies
 
 def cli_score(bundle: Path, test_csv: Path, out: Path) -> subprocess.CompletedProcess:
