@@ -90,14 +90,19 @@ def main(argv: list[str] | None = None) -> dict:
     source = args.labelled or f"{args.prepared}/train.parquet"
     rows = read_rows(args.labelled, labelled=True)[0] if args.labelled else pd.read_parquet(source)
 
+    names = [name for name, _ in args.probs]
+    for option, pairs in (("--swapped", args.swapped), ("--flip-rate", args.flip_rate)):
+        unknown = [name for name, _ in pairs if name not in names]
+        if unknown:
+            raise InputError(f"{option}: {unknown} not among the --probs names {names}")
     frames = {name: checked_probs(path, rows) for name, path in args.probs}
     first_name, first_path = args.probs[0]
     ids = frames[first_name]["id"]
     models = {name: aligned_probs(frames[name], ids, path) for name, path in args.probs}
+    log.info("%d rows (those of %s) of the %d labelled rows in %s", len(ids), first_path, len(rows), source)
     rows = rows.set_index("id").loc[ids].reset_index()
     labels = rows["label"].to_numpy(dtype=np.int64)
     traits = pair_traits(rows)
-    log.info("%d rows (those of %s), %d labelled rows in %s", len(ids), first_path, len(frames[first_name]), source)
 
     swapped_back = {name: swap_probs(aligned_probs(checked_probs(path, rows), ids, path))
                     for name, path in args.swapped}
@@ -112,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
         members = args.length_blend.split(",")
         unknown = [m for m in members if m not in models]
         if unknown:
-            raise InputError(f"--length-blend: {unknown} not among the --probs names {list(models)}")
+            raise InputError(f"--length-blend: {unknown} not among the --probs names {names}")
         if "fold" not in frames[first_name].columns:
             raise InputError(f"--length-blend needs a fold column in {first_path}")
         folds = frames[first_name].set_index("id").loc[ids, "fold"].to_numpy()

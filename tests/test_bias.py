@@ -30,7 +30,7 @@ from arena_pref.bias import (
 )
 from arena_pref.data import read_rows
 from arena_pref.ensemble import cross_fitted_blend
-from arena_pref.errors import DataError
+from arena_pref.errors import DataError, InputError
 from arena_pref.length_blend import length_conditioned_blend, paired_difference
 from arena_pref.params import ParamsError, parse_params
 
@@ -300,6 +300,15 @@ def test_bad_probability_files_name_file_row_and_column(tmp_path, content, row, 
         bias_report.main(["--labelled", str(_labelled_csv(tmp_path)), "--probs", f"m={bad}",
                           "--out-dir", str(tmp_path / "out"), "--params", str(_params(tmp_path))])
     assert (err.value.file, err.value.row, err.value.column) == (str(bad), row, column)
+
+
+@pytest.mark.parametrize("option", ["--swapped", "--flip-rate", "--length-blend"])
+def test_options_naming_an_unknown_model_are_refused(tmp_path, option):
+    uniform = _probs_csv(tmp_path / "uniform.csv", UNIFORM, fold=[0, 1] * 3 + [0])
+    value = "other" if option == "--length-blend" else f"other={uniform}"
+    with pytest.raises(InputError, match=re.escape(f"{option}: ['other'] not among the --probs names ['uniform']")):
+        bias_report.main(["--labelled", str(_labelled_csv(tmp_path)), "--probs", f"uniform={uniform}", option, value,
+                          "--out-dir", str(tmp_path / "out"), "--params", str(_params(tmp_path))])
 
 
 def test_a_second_model_missing_rows_is_an_error(tmp_path):
