@@ -271,3 +271,35 @@ def test_bad_llm_params_are_refused(key, value, message):
     raw["llm"][key] = value
     with pytest.raises(ParamsError, match=message):
         parse_params(raw)
+
+
+def test_a_killed_run_resumes_to_the_same_adapters(tiny_llama_dir, llama_tokenizer, tmp_path):
+    table = encode_judge_rows(rows(*[([f"t{i}"], [words(i, i + i % 5)], [f"t{i + 2}"]) for i in range(8)]),
+                              llama_tokenizer, layout_for(llama_tokenizer, 40))
+    pairs = with_swapped_judged(table)
+    train_pairs, valid_pairs = pairs[pairs["fold"] == 1], pairs[(pairs["fold"] == 0) & ~pairs["swapped"]]
+    m = llm_params(tiny_llama_dir, lora_dropout=0.1)
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    settings = dataclasses.replace(loop_settings(parse_params(raw | {"llm": dataclasses.asdict(m)})), epochs=2,
+                                   batch_size=2, grad_accum_steps=1, eval_every_steps=1)
+
+    def run(directory: Path, log_metrics, resume_from=None):
+        model = build_llm_classifier(m, 0, CPU, FP32)
+        train(model, train_pairs, valid_pairs, settings, 0, CPU, FP32, llama_tokenizer.pad_token_id,
+              directory / "best.safetensors", directory / "last.pt", {"fingerprint": "f", "epochs": 2},
+              log_metrics, resume_from, io=LLM_IO)
+        return trainable_state(model)
+
+    uninterrupted = run(tmp_path / "a", lambda *_: None)
+
+    def kill_at_step_3(step, metrics):
+        if step == 3:
+            raise KeyboardInterrupt  # after step 2's checkpoint, before step 3's
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", kill_at_step_3)
+    last = checkpoint_state(tmp_path / "b" / "last.pt", "f")
+    assert last["progress"]["step"] == 2
+    resumed = run(tmp_path / "b", lambda *_: None, last)
+    assert set(resumed) == set(uninterrupted)
+    for name in uninterrupted:
+        torch.testing.assert_close(resumed[name], uninterrupted[name], atol=0.0, rtol=0.0)
