@@ -24,6 +24,7 @@ from arena_pref.ensemble import fit_blend
 from arena_pref.errors import run_stage
 from arena_pref.files import read_json, setup_logging, write_json
 from arena_pref.folds import validation_folds
+from arena_pref.llm_bundle import export_llm
 from arena_pref.members import MEMBER_KINDS, SKLEARN_PREDICT, export_siamese, export_sklearn
 from arena_pref.params import load_params
 from arena_pref.predictions import probs_of, read_probs
@@ -68,6 +69,7 @@ def main() -> None:
     parser.add_argument("--predictions", required=True, help="the members' out-of-fold probabilities")
     parser.add_argument("--metrics", required=True, help="the stages' metrics (evaluate, gbdt, tfidf, ensemble)")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--models-llm", required=True, help="the llm stage's fold adapters (with llm.enabled)")
     args = parser.parse_args()
     setup_logging()
     params = load_params()
@@ -90,6 +92,8 @@ def main() -> None:
             settings[member] = export_siamese(params, Path(args.models), folds, pad_token_id, staging)
         elif member in SKLEARN_PREDICT:
             settings[member] = export_sklearn(member, Path(args.fitted) / member, folds, staging)
+        elif member == "llm":
+            settings[member] = export_llm(params, Path(args.models_llm), folds, staging)
     cv = {"ensemble": ensemble_metrics}
     for stage in ("evaluate", "gbdt", "tfidf"):
         path = Path(args.metrics) / stage / "metrics.json"

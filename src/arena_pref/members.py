@@ -189,4 +189,12 @@ MEMBER_KINDS: dict[str, MemberKind] = {
     "gbdt": MemberKind(load=lambda root, entry, options: load_sklearn("gbdt", root, entry, options), needs_sklearn=True),
     "tfidf": MemberKind(load=lambda root, entry, options: load_sklearn("tfidf", root, entry, options),
                         needs_sklearn=True),
+    "llm": MemberKind(load=lambda root, entry, options: _llm_bundle().load_llm(root, entry, options),
+                      needs_sklearn=False),
 }
+
+
+def _llm_bundle():
+    """arena_pref.llm_bundle, imported when an llm member is packed or loaded (it pulls in peft)."""
+    from . import llm_bundle
+    return llm_bundle
