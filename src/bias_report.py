@@ -4,7 +4,10 @@ In the pipeline (dvc.yaml stage `bias`), on the out-of-fold rows of every member
     python src/bias_report.py --prepared data/prepared --out-dir metrics/bias \
         --probs siamese=data/predictions/oof_siamese.csv --probs gbdt=data/predictions/oof_gbdt.csv \
         --probs tfidf=data/predictions/oof_tfidf.csv --probs ensemble=data/predictions/oof_ensemble.csv \
-        --flip-rate siamese=metrics/evaluate/metrics.json --length-blend siamese,gbdt,tfidf
+        --probs-if-any llm=data/predictions/oof_llm.csv \
+        --flip-rate siamese=metrics/evaluate/metrics.json --length-blend siamese,gbdt,tfidf,llm
+(llm is reported and blended only when its stage trained it, llm.enabled; otherwise its file is a
+header-only placeholder and it is left out).
 On your own labelled CSV (Kaggle train.csv schema) scored by any model (CSV: id, winner_model_a,
 winner_model_b, winner_tie, e.g. the scoring CLI's output):
     python src/bias_report.py --labelled my_pairs.csv --probs mine=my_probs.csv --out-dir my_bias
@@ -32,7 +35,7 @@ from arena_pref.bias import (
     ratio_bins,
     tie_calibration_plot,
 )
-from arena_pref.bias_inputs import aligned_probs, checked_probs
+from arena_pref.bias_inputs import aligned_probs, checked_probs, has_rows
 from arena_pref.data import read_rows
 from arena_pref.ensemble import cross_fitted_blend
 from arena_pref.errors import InputError, run_stage
@@ -62,6 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source.add_argument("--labelled", help="a labelled CSV in the Kaggle train.csv schema")
     parser.add_argument("--probs", type=_named, action="append", required=True, metavar="NAME=CSV",
                         help="a model's probabilities keyed by id (repeat per model); the first sets the rows")
+    parser.add_argument("--probs-if-any", type=_named, action="append", default=[], metavar="NAME=CSV",
+                        help="like --probs, but a file with a header and no rows (the placeholder of a member "
+                             "that is switched off, e.g. llm) leaves the model out of the report")
     parser.add_argument("--swapped", type=_named, action="append", default=[], metavar="NAME=CSV",
                         help="the same model's probabilities on the pairs with A and B exchanged (as it output "
                              "them for the swapped pairs): gives its swap flip rate")
@@ -90,15 +96,21 @@ def main(argv: list[str] | None = None) -> dict:
     source = args.labelled or f"{args.prepared}/train.parquet"
     rows = read_rows(args.labelled, labelled=True)[0] if args.labelled else pd.read_parquet(source)
 
-    names = [name for name, _ in args.probs]
+    optional = [(name, path, has_rows(path)) for name, path in args.probs_if_any]
+    present = [(name, path) for name, path, filled in optional if filled]
+    left_out = [name for name, _, filled in optional if not filled]
+    if left_out:
+        log.info("left out (their files have no rows): %s", ", ".join(left_out))
+    probs_paths = args.probs + present
+    names = [name for name, _ in probs_paths]
     for option, pairs in (("--swapped", args.swapped), ("--flip-rate", args.flip_rate)):
         unknown = [name for name, _ in pairs if name not in names]
         if unknown:
             raise InputError(f"{option}: {unknown} not among the --probs names {names}")
-    frames = {name: checked_probs(path, rows) for name, path in args.probs}
+    frames = {name: checked_probs(path, rows) for name, path in probs_paths}
     first_name, first_path = args.probs[0]
     ids = frames[first_name]["id"]
-    models = {name: aligned_probs(frames[name], ids, path) for name, path in args.probs}
+    models = {name: aligned_probs(frames[name], ids, path) for name, path in probs_paths}
     log.info("%d rows (those of %s) of the %d labelled rows in %s", len(ids), first_path, len(rows), source)
     rows = rows.set_index("id").loc[ids].reset_index()
     labels = rows["label"].to_numpy(dtype=np.int64)
@@ -114,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
     metrics = {"rows": len(ids), "human": human_figures(traits, labels), "models": figures}
 
     if args.length_blend:
-        members = args.length_blend.split(",")
+        members = [m for m in args.length_blend.split(",") if m not in left_out]
         unknown = [m for m in members if m not in models]
         if unknown:
             raise InputError(f"--length-blend: {unknown} not among the --probs names {names}")

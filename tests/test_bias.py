@@ -302,6 +302,22 @@ def test_bad_probability_files_name_file_row_and_column(tmp_path, content, row, 
     assert (err.value.file, err.value.row, err.value.column) == (str(bad), row, column)
 
 
+def test_probs_if_any_leaves_out_a_placeholder_and_reports_a_filled_file(tmp_path):
+    labelled, params = _labelled_csv(tmp_path), _params(tmp_path)
+    folds = [0, 1] * 3 + [0]
+    uniform = _probs_csv(tmp_path / "uniform.csv", UNIFORM, fold=folds)
+    placeholder = tmp_path / "off.csv"
+    placeholder.write_text("id,fold,label,winner_model_a,winner_model_b,winner_tie\n")
+    filled = _probs_csv(tmp_path / "on.csv", ALWAYS_LONGER, fold=folds)
+    for path, expected_models, expected_members in ((placeholder, ["uniform"], ["uniform"]),
+                                                    (filled, ["uniform", "extra"], ["uniform", "extra"])):
+        metrics = bias_report.main(["--labelled", str(labelled), "--probs", f"uniform={uniform}", "--probs-if-any",
+                                    f"extra={path}", "--length-blend", "uniform,extra", "--out-dir",
+                                    str(tmp_path / "out"), "--params", str(params)])
+        assert list(metrics["models"]) == expected_models
+        assert metrics["length_blend"]["members"] == expected_members
+
+
 @pytest.mark.parametrize("option", ["--swapped", "--flip-rate", "--length-blend"])
 def test_options_naming_an_unknown_model_are_refused(tmp_path, option):
     uniform = _probs_csv(tmp_path / "uniform.csv", UNIFORM, fold=[0, 1] * 3 + [0])

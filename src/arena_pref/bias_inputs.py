@@ -31,6 +31,11 @@ def _number(path: str | Path, cell: str, row: int, column: str, kind: type) -> f
                         column) from None
 
 
+def has_rows(path: str | Path) -> bool:
+    """Whether the CSV at `path` has a data row (a switched-off member's placeholder has only a header)."""
+    return bool(read_table(path).rows)
+
+
 def read_probability_table(path: str | Path) -> pd.DataFrame:
     """A probability file as a frame: id (str), the three probabilities (float64), and fold and label
     (int) when the file has them. Cells that are not numbers stop with a DataError (file, row, column)."""
