@@ -25,7 +25,7 @@ from arena_pref.errors import run_stage
 from arena_pref.estimate import log_estimate, run_seconds, seconds_per_token
 from arena_pref.files import read_json, setup_logging
 from arena_pref.folds import fold_dir, split_fold, validation_folds
-from arena_pref.live import open_live
+from arena_pref.live import train_logged
 from arena_pref.loop import train
 from arena_pref.params import Params, load_params
 from arena_pref.precision import resolve_device, resolve_precision
@@ -72,20 +72,13 @@ def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, par
     payload_extra = {"fingerprint": fingerprint, "epochs": params.train.epochs, "fold": fold}
     args = (model, train_pairs, valid_pairs, params.train, params.base.seed, device, precision,
             features_meta["pad_token_id"], best_path, last_path, payload_extra)
-    if not ctx.is_main:
-        train(*args, lambda *_: None, resume_from, ctx)
-        return
-    log.info("fold %d: %d training and %d validation pairs", fold, len(train_pairs), len(valid_pairs))
-    with open_live(live_dir, resume_from["step"] if resume_from else None) as live:
-        def log_metrics(step: int, metrics: dict) -> None:
-            live.step = step
-            for name, value in metrics.items():
-                live.log_metric(name, value)
-
-        result = train(*args, log_metrics, resume_from, ctx)
-        live.summary["best"] = {"val_loss": result.best_val_loss, "step": result.best_step}
-    log.info("fold %d: best validation loss %.4f at step %d of %d", fold, result.best_val_loss, result.best_step,
-             result.steps)
+    if ctx.is_main:
+        log.info("fold %d: %d training and %d validation pairs", fold, len(train_pairs), len(valid_pairs))
+    result = train_logged(lambda log_metrics: train(*args, log_metrics, resume_from, ctx), live_dir,
+                          resume_from["step"] if resume_from else None, ctx.is_main)
+    if ctx.is_main:
+        log.info("fold %d: best validation loss %.4f at step %d of %d", fold, result.best_val_loss, result.best_step,
+                 result.steps)
 
 
 def main() -> None:

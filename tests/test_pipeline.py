@@ -100,6 +100,43 @@ def test_bias_report_covers_every_member_and_the_blend(repo):
 
 
 @pytest.mark.slow
+def test_llm_member_off_by_default_writes_placeholders_the_ensemble_ignores(repo):
+    path, _ = repo
+    assert json.loads((path / "metrics/llm/metrics.json").read_text()) == {"enabled": False}
+    assert pd.read_csv(path / "data/predictions/oof_llm.csv").empty
+    assert not list((path / "models_llm").glob("fold_*"))
+    assert "llm" not in json.loads((path / "metrics/ensemble/metrics.json").read_text())["blend"]["weights"]
+
+
+# Tiny settings of the LLM member on conftest's random Llama (the `dvc exp run -S` switches a user sets).
+LLM_ON = {"llm.enabled": "true", "llm.max_tokens": "96", "llm.lora_r": "4", "llm.batch_size": "4",
+          "llm.grad_accum_steps": "2", "llm.eval_every_steps": "2", "llm.device": "cpu", "llm.precision": "fp32",
+          "llm.predict_batch_size": "8"}
+
+
+@pytest.mark.slow
+def test_exp_run_with_llm_enabled_trains_the_member_and_blends_it(repo, tiny_llama_dir):
+    path, env = repo
+    sets = LLM_ON | {"llm.backbone": str(tiny_llama_dir)}
+    # --temp: the experiment runs in a copy, so the workspace (shared with other tests) keeps llm off.
+    _run(_dvc("exp", "run", "--temp", *[arg for key, value in sets.items() for arg in ("-S", f"{key}={value}")]),
+         path, env)
+    shown = json.loads(_run(_dvc("exp", "show", "--json"), path, env))
+    runs = [revision["data"] for commit in shown for exp in commit.get("experiments") or []
+            for revision in exp.get("revs", [])
+            if revision["data"]["params"]["params.yaml"]["data"]["llm"]["enabled"] is True]
+    assert len(runs) == 1
+    metrics = runs[0]["metrics"]
+    llm = metrics["metrics/llm/metrics.json"]["data"]
+    # (dvc exp show leaves out list-valued metrics such as "folds": the folds are read from the per-fold table)
+    assert set(llm["cv"]["per_fold"]) == {"0", "1", "2"} and llm["rows"] == 30 and 0.0 < llm["log_loss"] < 5.0
+    ensemble = metrics["metrics/ensemble/metrics.json"]["data"]
+    weights = ensemble["blend"]["weights"]
+    assert list(weights) == ["siamese", "gbdt", "tfidf", "llm"] and abs(sum(weights.values()) - 1.0) < 1e-9
+    assert set(ensemble["llm"]["cv"]["per_fold"]) == {"0", "1", "2"}
+
+
+@pytest.mark.slow
 def test_exp_run_with_set_param_records_a_new_experiment(repo):
     path, env = repo
     _run(_dvc("exp", "run", "-S", "train.lr=1.0e-5"), path, env)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from dvclive import Live
+
+if TYPE_CHECKING:
+    from .loop import TrainResult
 
 
 def truncate_after(live_dir: str | Path, step: int) -> None:
@@ -24,3 +29,21 @@ def open_live(live_dir: str | Path, resume_step: int | None) -> Live:
     if resume_step is not None:
         truncate_after(live_dir, resume_step)
     return Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None, resume=resume_step is not None)
+
+
+def train_logged(run: Callable[[Callable[[int, dict], None]], TrainResult], live_dir: str | Path,
+                 resume_step: int | None, is_main: bool) -> TrainResult:
+    """Call `run(log_metrics)` (a loop.train call) with its metrics going to a DVCLive log at `live_dir`
+    (see `open_live`) on rank 0, with a no-op logger on the other ranks; the log's summary records the
+    best validation loss and its step. Returns `run`'s TrainResult."""
+    if not is_main:
+        return run(lambda *_: None)
+    with open_live(live_dir, resume_step) as live:
+        def log_metrics(step: int, metrics: dict) -> None:
+            live.step = step
+            for name, value in metrics.items():
+                live.log_metric(name, value)
+
+        result = run(log_metrics)
+        live.summary["best"] = {"val_loss": result.best_val_loss, "step": result.best_step}
+    return result

@@ -22,7 +22,7 @@ from .crossfit import KEY_COLUMNS, N_CLASSES, CrossFit
 from .distributed import SINGLE, DistContext, barrier
 from .files import write_json
 from .folds import fold_dir, split_fold
-from .live import open_live
+from .live import train_logged
 from .llm_model import LLM_IO, build_llm_classifier, load_adapters, load_trainable_state, predict_judged
 from .llm_text import JudgeLayout, encode_judge_rows
 from .loop import train
@@ -93,20 +93,13 @@ def train_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, params:
     extra = {"fingerprint": fingerprint, "epochs": m.epochs, "fold": fold}
     args = (model, train_pairs, valid_pairs, loop_settings(params), params.base.seed, device, precision, pad_token_id,
             models_dir / BEST, models_dir / LAST, extra)
-    if not ctx.is_main:
-        train(*args, lambda *_: None, resume_from, ctx, LLM_IO)
-        return
-    log.info("fold %d: %d training and %d validation sequences", fold, len(train_pairs), len(valid_pairs))
-    with open_live(live_dir, resume_from["step"] if resume_from else None) as live:
-        def log_metrics(step: int, metrics: dict) -> None:
-            live.step = step
-            for name, value in metrics.items():
-                live.log_metric(name, value)
-
-        result = train(*args, log_metrics, resume_from, ctx, LLM_IO)
-        live.summary["best"] = {"val_loss": result.best_val_loss, "step": result.best_step}
-    log.info("fold %d: best validation loss %.4f at step %d of %d", fold, result.best_val_loss, result.best_step,
-             result.steps)
+    if ctx.is_main:
+        log.info("fold %d: %d training and %d validation sequences", fold, len(train_pairs), len(valid_pairs))
+    result = train_logged(lambda log_metrics: train(*args, log_metrics, resume_from, ctx, LLM_IO), live_dir,
+                          resume_from["step"] if resume_from else None, ctx.is_main)
+    if ctx.is_main:
+        log.info("fold %d: best validation loss %.4f at step %d of %d", fold, result.best_val_loss,
+                 result.best_step, result.steps)
 
 
 def train_folds(table: pd.DataFrame, folds: list[int], params: Params, pad_token_id: int, layout_meta: dict,
