@@ -303,3 +303,18 @@ def test_a_killed_run_resumes_to_the_same_adapters(tiny_llama_dir, llama_tokeniz
     assert set(resumed) == set(uninterrupted)
     for name in uninterrupted:
         torch.testing.assert_close(resumed[name], uninterrupted[name], atol=0.0, rtol=0.0)
+
+
+def test_gradient_checkpointing_gives_the_same_adapter_gradients(family):
+    backbone, tokenizer, table = family
+    batch = pad_right(list(table["ids"]), tokenizer.pad_token_id)
+    target = torch.tensor([0, 1, 2])
+    grads = []
+    for checkpointing in (False, True):
+        model = _model(backbone, gradient_checkpointing=checkpointing).train()
+        assert model.backbone.get_base_model().is_gradient_checkpointing is checkpointing
+        torch.nn.functional.cross_entropy(model(**batch), target).backward()
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.requires_grad})
+    assert all(g is not None for g in grads[1].values())
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, atol=1e-6, rtol=1e-5)
