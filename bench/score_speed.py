@@ -21,19 +21,22 @@ is not slower.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("TQDM_DISABLE", "1")  # the library's tokenize/predict bars would bury the table
 
-from arena_pref import Scorer
-from arena_pref.collate import PairColumns
-from arena_pref.data import read_rows
-from arena_pref.encode import encode_rows
-from arena_pref.folds import fold_dir
-from arena_pref.infer import load_for_inference, predict_pairs
+import numpy as np  # noqa: E402
+
+from arena_pref import Scorer  # noqa: E402
+from arena_pref.collate import PairColumns  # noqa: E402
+from arena_pref.data import read_rows  # noqa: E402
+from arena_pref.encode import encode_rows  # noqa: E402
+from arena_pref.folds import fold_dir  # noqa: E402
+from arena_pref.infer import load_for_inference, predict_pairs  # noqa: E402
 
 KAGGLE_TEST_PAIRS = 25_000
 

@@ -116,10 +116,10 @@ def test_score_speed_bench_checks_equality_and_ends_with_its_line(pipeline_repo)
     path, _ = pipeline_repo
     repo = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, str(repo / "bench" / "score_speed.py"), "--bundle", str(path / "bundle"),
-                           "--models", str(path / "models"), "--csv", str(path / "data/raw/train.csv"), "--rows", "12",
-                           "--repeats", "2", "--device", "cpu"], cwd=repo, capture_output=True, text=True, timeout=600)
+                           "--models", str(path / "models"), "--csv", str(path / "data/raw/train.csv"), "--rows", "6",
+                           "--repeats", "1", "--device", "cpu"], cwd=repo, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert re.search(r"12 pairs, 3 fold model\(s\), TTA True, device cpu; bundle == stage within", done.stdout)
+    assert re.search(r"6 pairs, 3 fold model\(s\), TTA True, device cpu; bundle == stage within", done.stdout)
     for name in ("stage", "featurize+stage", "bundle_siamese", "bundle_all"):
         assert re.search(rf"^{re.escape(name)} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}$", done.stdout, re.M), name
     line = done.stdout.strip().splitlines()[-1]

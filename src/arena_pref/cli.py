@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         build_parser().error("--batch-size must be >= 1")
     setup_logging()
+    if getattr(args, "quiet", False):
+        os.environ["TQDM_DISABLE"] = "1"  # also the library's tokenizing bars (read when tqdm is imported)
     try:
         args.run(args)
     except (BundleError, ValueError, OSError, RuntimeError) as err:  # DataError, SubmissionError are ValueErrors
