@@ -16,6 +16,7 @@ transformers and scikit-learn; add wheels of the versions in requirements.txt wi
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -67,7 +68,10 @@ def build_wheels(out: Path, source_root: Path, requirements: list[str], find_lin
         copy = Path(tmp) / "src_copy"
         shutil.copytree(source_root / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         shutil.copyfile(source_root / "pyproject.toml", copy / "pyproject.toml")
-        _pip("wheel", "--quiet", "--no-deps", "--no-build-isolation", "--wheel-dir", str(out), str(copy))
+        # Offline with the setuptools installed here; an environment without it (Python >= 3.12 venvs)
+        # lets pip fetch the build backend pyproject.toml names.
+        isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
+        _pip("wheel", "--quiet", "--no-deps", *isolation, "--wheel-dir", str(out), str(copy))
     links = [arg for link in find_links for arg in ("--find-links", link)]
     _pip("download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", str(out), *links, *requirements)
     return sorted(out.glob("*.whl"))
