@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from arena_pref.backbone import pretrained_siamese
+from arena_pref.backbone import check_fits_positions, pretrained_siamese
 from arena_pref.collate import PairColumns
 from arena_pref.distributed import barrier, init_from_env, shutdown
 from arena_pref.errors import run_stage
@@ -34,17 +34,6 @@ from arena_pref.resume import FINISHED, checkpoint_state, plan_folds, run_finger
 log = logging.getLogger("train")
 
 
-def check_fits_positions(config, pairs: pd.DataFrame) -> None:
-    """Models with absolute position embeddings cannot read sides longer than they were trained on
-    (DeBERTa's relative positions can); fail before training rather than on an index error."""
-    longest = int(max(pairs["a_ids"].map(len).max(), pairs["b_ids"].map(len).max()))
-    limit = getattr(config, "max_position_embeddings", None)
-    relative = config.model_type == "deberta-v2" and not getattr(config, "position_biased_input", True)
-    if limit is not None and not relative and longest > limit:
-        raise ValueError(f"featurize.max_tokens_per_side gives sides of {longest} tokens but the backbone has "
-                         f"{limit} positions; set featurize.max_tokens_per_side <= {limit}")
-
-
 def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, params: Params, features_meta: dict,
                    fingerprint: str, models_dir: Path, live_dir: Path, device, precision, ctx,
                    estimate_folds: int = 0) -> None:
@@ -56,7 +45,7 @@ def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, par
     m = params.model
     model = pretrained_siamese(m.backbone, m.revision, m.head, m.dropout, m.attention_dropout, m.side_stats,
                                params.base.seed)
-    check_fits_positions(model.backbone.config, pairs)
+    check_fits_positions(model.backbone.config, int(max(pairs["a_ids"].map(len).max(), pairs["b_ids"].map(len).max())))
     if estimate_folds and ctx.is_main:
         token_seconds = seconds_per_token(model, PairColumns(train_pairs), params.train.batch_size, device, precision,
                                           features_meta["pad_token_id"])
@@ -70,12 +59,16 @@ def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, par
         shutil.rmtree(live_dir, ignore_errors=True)
     barrier(ctx)
     payload_extra = {"fingerprint": fingerprint, "epochs": params.train.epochs, "fold": fold}
-    args = (model, train_pairs, valid_pairs, params.train, params.base.seed, device, precision,
-            features_meta["pad_token_id"], best_path, last_path, payload_extra)
     if ctx.is_main:
         log.info("fold %d: %d training and %d validation pairs", fold, len(train_pairs), len(valid_pairs))
-    result = train_logged(lambda log_metrics: train(*args, log_metrics, resume_from, ctx), live_dir,
-                          resume_from["step"] if resume_from else None, ctx.is_main)
+
+    def run(log_metrics):
+        return train(model, train_pairs, valid_pairs, params=params.train, seed=params.base.seed, device=device,
+                     precision=precision, pad_token_id=features_meta["pad_token_id"], best_path=best_path,
+                     last_path=last_path, payload_extra=payload_extra, log_metrics=log_metrics,
+                     resume_from=resume_from, ctx=ctx)
+
+    result = train_logged(run, live_dir, resume_from["step"] if resume_from else None, ctx.is_main)
     if ctx.is_main:
         log.info("fold %d: best validation loss %.4f at step %d of %d", fold, result.best_val_loss, result.best_step,
                  result.steps)

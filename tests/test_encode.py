@@ -123,3 +123,20 @@ def test_unreachable_hub_names_the_offline_command(tmp_path):
     assert "model.backbone='microsoft/deberta-v3-xsmall'" in message
     assert "cannot load the tokenizer from the Hugging Face hub" in message
     assert "bash scripts/offline.sh" in message
+
+
+def test_sides_longer_than_absolute_positions_are_refused_before_training():
+    from transformers import BertConfig, DebertaV2Config
+
+    from arena_pref.backbone import check_fits_positions
+    from arena_pref.errors import InputError
+
+    bert = BertConfig(max_position_embeddings=64)
+    check_fits_positions(bert, 64)
+    with pytest.raises(InputError, match=r"sides of 65 tokens but the backbone has 64 positions; set "
+                                         r"featurize.max_tokens_per_side <= 64"):
+        check_fits_positions(bert, 65)
+    # DeBERTa-v3 reads positions relatively: any length fits; with absolute positions it does not.
+    check_fits_positions(DebertaV2Config(max_position_embeddings=64, position_biased_input=False), 1000)
+    with pytest.raises(InputError):
+        check_fits_positions(DebertaV2Config(max_position_embeddings=64, position_biased_input=True), 65)

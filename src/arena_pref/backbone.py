@@ -8,6 +8,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from .encode import SIDE_STATS
+from .errors import InputError
 from .model import SiamesePreferenceModel
 
 OFFLINE_HINT = (
@@ -68,3 +69,14 @@ def pretrained_siamese(backbone: str, revision: str, head: str, dropout: float, 
     encoder = load_pretrained_backbone(backbone, revision, attention_dropout)
     torch.manual_seed(seed)  # the head's initial weights
     return SiamesePreferenceModel(encoder, head, dropout, len(SIDE_STATS) if side_stats else 0)
+
+
+def check_fits_positions(config, longest_side: int) -> None:
+    """Models with absolute position embeddings cannot read sides longer than they were trained on
+    (DeBERTa's relative positions can): stop before training rather than on an index error mid-run.
+    `longest_side`: tokens of the longest featurized side."""
+    limit = getattr(config, "max_position_embeddings", None)
+    relative = config.model_type == "deberta-v2" and not getattr(config, "position_biased_input", True)
+    if limit is not None and not relative and longest_side > limit:
+        raise InputError(f"featurize.max_tokens_per_side gives sides of {longest_side} tokens but the backbone has "
+                         f"{limit} positions; set featurize.max_tokens_per_side <= {limit}")

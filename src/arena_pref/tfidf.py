@@ -32,7 +32,7 @@ from .swap import swap_labels, swap_probs
 
 @dataclass(frozen=True)
 class TfidfSettings:
-    """Defaults chosen by 5-fold CV on the 1.4k arena_dev rows (README, Results); C is the inverse L2
+    """Defaults chosen by 5-fold CV on the 1.4k rows of data/sample (docs/results.md); C is the inverse L2
     strength of the logistic regression."""
 
     analyzer: str = "char_wb"
