@@ -18,7 +18,7 @@ from arena_pref.errors import run_stage
 from arena_pref.files import setup_logging, write_json
 from arena_pref.metrics import fold_spread, score
 from arena_pref.params import load_params
-from arena_pref.predictions import probs_frame, probs_of, read_probs, write_probs
+from arena_pref.predictions import align_to, probs_frame, probs_of, read_probs, write_probs
 from arena_pref.submission import build_submission
 
 log = logging.getLogger("ensemble")
@@ -31,18 +31,12 @@ def members_of(params) -> tuple[str, ...]:
     return MEMBERS + (("llm",) if params.llm.enabled else ())
 
 
-def aligned(reference: pd.DataFrame, other: pd.DataFrame, what: str) -> pd.DataFrame:
-    """`other` reordered to `reference`'s ids; different id sets are an error, not a silent inner join."""
-    if set(reference["id"]) != set(other["id"]) or len(reference) != len(other):
-        raise ValueError(f"{what}: the members predicted different ids ({len(reference)} vs {len(other)} rows)")
-    return other.set_index("id").loc[reference["id"]].reset_index()
-
-
 def read_members(predictions: str, split: str, names: tuple[str, ...] = MEMBERS) -> dict[str, pd.DataFrame]:
     """Each member's {split}_<member>.csv, rows in the first member's id order."""
-    frames = {m: read_probs(f"{predictions}/{split}_{m}.csv") for m in names}
-    reference = frames[names[0]]
-    return {m: aligned(reference, f, f"{split} predictions of {m}") for m, f in frames.items()}
+    paths = {m: f"{predictions}/{split}_{m}.csv" for m in names}
+    frames = {m: read_probs(path) for m, path in paths.items()}
+    reference = frames[names[0]]["id"]
+    return {m: align_to(frame, reference, paths[m]) for m, frame in frames.items()}
 
 
 def main() -> None:

@@ -510,3 +510,19 @@ def test_run_stage_debug_switch_and_bugs_keep_the_traceback(monkeypatch):
     monkeypatch.delenv("ARENA_PREF_DEBUG")
     with pytest.raises(KeyError):  # not an input error: a bug, raised as it is
         run_stage(lambda: {}["missing"])
+
+
+def test_members_with_different_ids_are_a_data_error_naming_the_file():
+    """The ensemble stage lines members up by id (predictions.align_to): another id set stops with the
+    file named (it was a bare ValueError with a traceback), never an inner join."""
+    from arena_pref.predictions import align_to
+
+    reference = pd.Series(["a", "b", "c"])
+    frame = pd.DataFrame({"id": ["c", "a", "b"], "winner_model_a": [0.1, 0.2, 0.3]})
+    assert align_to(frame, reference, "x.csv")["id"].tolist() == ["a", "b", "c"]
+    assert align_to(frame, reference, "x.csv")["winner_model_a"].tolist() == [0.2, 0.3, 0.1]
+    with pytest.raises(DataError, match=r"oof_gbdt.csv, column 'id': 2 rows for the 3 expected ids; missing e.g. "
+                                        r"\['c'\]"):
+        align_to(frame.iloc[1:], reference, "oof_gbdt.csv")
+    with pytest.raises(DataError, match="3 rows for the 3 expected ids; extra ids"):
+        align_to(frame.assign(id=["a", "b", "z"]), pd.Series(["a", "b", "c"]).iloc[[0, 1, 1]], "oof_gbdt.csv")

@@ -284,11 +284,12 @@ def test_cli_length_blend_and_swapped_predictions(tmp_path):
 
 
 @pytest.mark.parametrize("content, row, column, message", [
-    ("id,winner_model_a,winner_model_b,winner_tie\nr0,0.5,oops,0.5\n", 1, "winner_model_b", "expected a number"),
+    ("id,winner_model_a,winner_model_b,winner_tie\nr0,0.5,oops,0.5\n", 1, "winner_model_b",
+     "expected a probability in [0, 1], got 'oops'"),
     ("id,winner_model_a,winner_model_b,winner_tie\nr0,0.5,0.25,0.5\n", 1,
      "winner_model_a, winner_model_b, winner_tie", "sum to 1.25"),
     ("id,winner_model_a,winner_model_b,winner_tie\nr0,1.5,-0.5,0\n", 1, "winner_model_a", "in [0, 1]"),
-    ("id,winner_model_a,winner_model_b,winner_tie\nr0,1,0,0\nr0,1,0,0\n", 2, "id", "duplicate id 'r0'"),
+    ("id,winner_model_a,winner_model_b,winner_tie\nr0,1,0,0\nr0,1,0,0\n", 2, "id", "repeated id 'r0' (first at row 1)"),
     ("id,winner_model_a,winner_model_b,winner_tie\nr0,1,0,0\nzz,1,0,0\n", 2, "id", "'zz' is not among"),
     ("id,winner_model_a,winner_model_b,winner_tie,label\nr0,1,0,0,0\nr1,1,0,0,0\n", 2, "label",
      "label 0 but the labelled rows say 1"),
@@ -331,7 +332,7 @@ def test_a_second_model_missing_rows_is_an_error(tmp_path):
     labelled = _labelled_csv(tmp_path)
     full = _probs_csv(tmp_path / "full.csv", UNIFORM)
     part = _probs_csv(tmp_path / "part.csv", UNIFORM, order=range(5))
-    with pytest.raises(DataError, match=r"part.csv, column 'id': 5 rows for the report's 7 ids; missing e.g. "
+    with pytest.raises(DataError, match=r"part.csv, column 'id': 5 rows for the 7 expected ids; missing e.g. "
                                         r"\['r5', 'r6'\]"):
         bias_report.main(["--labelled", str(labelled), "--probs", f"a={full}", "--probs", f"b={part}",
                           "--out-dir", str(tmp_path / "out"), "--params", str(_params(tmp_path))])

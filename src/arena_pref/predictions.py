@@ -77,6 +77,16 @@ def probs_of(frame: pd.DataFrame) -> np.ndarray:
     return frame[list(LABEL_NAMES)].to_numpy(dtype=np.float64)
 
 
+def align_to(frame: pd.DataFrame, ids: pd.Series, path: str | Path) -> pd.DataFrame:
+    """`frame` (read from `path`) with its rows in the order of `ids`. It must hold exactly those ids:
+    a different set is a DataError naming the file, never a silent inner join."""
+    if len(frame) != len(ids) or set(frame["id"]) != set(ids):
+        missing = sorted(set(ids) - set(frame["id"]))
+        raise DataError(path, f"{len(frame)} rows for the {len(ids)} expected ids"
+                              + (f"; missing e.g. {missing[:3]}" if missing else "; extra ids"), column="id")
+    return frame.set_index("id").loc[ids].reset_index()
+
+
 def write_cross_fit(member: str, fit: CrossFit, rows: pd.DataFrame, valid_folds: list[int], test_ids,
                     metrics_path: str | Path, oof_path: str | Path, test_path: str | Path) -> dict:
     """Write a cross-fitted member's outputs: its scores over the validated rows (pooled and per fold)
