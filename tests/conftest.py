@@ -213,11 +213,9 @@ def dvc_args(*args: str) -> list[str]:
     return [sys.executable, "-m", "dvc", *args]
 
 
-@pytest.fixture(scope="session")
-def pipeline_repo(tmp_path_factory, tiny_backbone_dir) -> tuple[Path, dict]:
+def make_pipeline_repo(tmp_path_factory, tiny_backbone_dir) -> tuple[Path, dict]:
     """(path, env) of a temp git + DVC repo holding this tree's pipeline on fixture rows and tiny params,
-    after `dvc repro` (a minute or two: every stage is a fresh process). Tests must not change it,
-    except tests/test_pipeline.py's experiment, which reruns it consistently."""
+    after `dvc repro` (a minute or two: every stage is a fresh process)."""
     tmp = tmp_path_factory.mktemp("pipeline")
     repo = tmp / "repo"
     repo.mkdir()
@@ -245,3 +243,17 @@ def pipeline_repo(tmp_path_factory, tiny_backbone_dir) -> tuple[Path, dict]:
     run_checked(["git", "commit", "-qm", "tiny pipeline"], repo, env)
     run_checked(dvc_args("repro"), repo, env)
     return repo, env
+
+
+@pytest.fixture(scope="session")
+def pipeline_repo(tmp_path_factory, tiny_backbone_dir) -> tuple[Path, dict]:
+    """The tiny pipeline repo (make_pipeline_repo), built once per session. Tests must not change it,
+    except tests/test_pipeline.py's experiment, which reruns it consistently."""
+    return make_pipeline_repo(tmp_path_factory, tiny_backbone_dir)
+
+
+@pytest.fixture(scope="module")
+def private_pipeline_repo(tmp_path_factory, tiny_backbone_dir) -> tuple[Path, dict]:
+    """A tiny pipeline repo of the module's own, for tests that queue experiments in it or push its
+    cache (they would change what the session's pipeline_repo shows to other tests)."""
+    return make_pipeline_repo(tmp_path_factory, tiny_backbone_dir)

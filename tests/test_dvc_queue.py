@@ -2,7 +2,7 @@
 `dvc queue start -j 1`, wait on `dvc queue status`, then `dvc exp show --json`. The queue runs each
 experiment in a temp copy of the repo through a detached celery worker (`dvc exp queue-worker`);
 the fixture stops that worker whatever happens. Runs `dvc repro` once on tiny params first
-(test_pipeline's `repo` fixture, one per module)."""
+(conftest's private_pipeline_repo, one per module)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from test_pipeline import _dvc, _run, repo  # noqa: F401  (repo: module-scoped fixture)
+from conftest import dvc_args as _dvc
+from conftest import run_checked as _run
 
 LRS = (1.0e-5, 3.0e-5)
 QUEUE_TIMEOUT_S = 1200  # two tiny train+evaluate+predict runs on a shared 2-core CPU
@@ -68,9 +69,9 @@ def _stop_worker(path: Path, env: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def sweep(repo):  # noqa: F811
+def sweep(private_pipeline_repo):
     """Queue a two-value lr sweep on top of the committed repro and run it to completion."""
-    path, env = repo
+    path, env = private_pipeline_repo
     _run(["git", "add", "-A"], path, env)  # dvc.lock and the uncached metrics: the sweep's baseline
     _run(["git", "commit", "-qm", "reproduced"], path, env)
     # Target `evaluate`: the sweep needs its metrics, not a submission (saves a predict run per value).

@@ -1,6 +1,6 @@
 """The default DVC remote: the committed .dvc/config names a local remote outside the repository, and
 `dvc push` from one clone then `dvc pull` in a fresh clone brings back every cached output byte for
-byte. Runs `dvc repro` once on tiny params (test_pipeline's `repo` fixture, one per module)."""
+byte. Runs `dvc repro` once on tiny params (conftest's private_pipeline_repo, one per module)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_pipeline import ROOT, _dvc, _run, repo  # noqa: F401  (repo: module-scoped fixture)
+from conftest import REPO_ROOT as ROOT
+from conftest import dvc_args as _dvc
+from conftest import run_checked as _run
 
 # Where the committed `url = ../../arena-pref-dvc-storage` points: DVC resolves a relative url in
 # .dvc/config against the .dvc/ directory, so this is a sibling of the repository root.
@@ -46,10 +48,10 @@ def _remote_list(path: Path, env: dict) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def round_trip(repo):  # noqa: F811
+def round_trip(private_pipeline_repo):
     """Commit the reproduced pipeline with the repository's own .dvc/config, `dvc push` to its default
     remote, `git clone` the temp repo next to it and `dvc pull` there."""
-    path, env = repo
+    path, env = private_pipeline_repo
     shutil.copy(ROOT / ".dvc" / "config", path / ".dvc" / "config")
     _run(["git", "add", "-A"], path, env)  # dvc.lock, .gitignore files, uncached metrics and plots
     _run(["git", "commit", "-qm", "reproduced, default remote"], path, env)
