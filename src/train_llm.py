@@ -49,8 +49,7 @@ def main() -> None:
         device = resolve_device(f"cuda:{ctx.local_rank}")
         torch.cuda.set_device(device)
     precision = resolve_precision(m.precision, device)
-    for root in (paths.models, paths.live):
-        (root / "DISABLED").unlink(missing_ok=True)
+    (paths.models / "DISABLED").unlink(missing_ok=True)
 
     train_rows = pd.read_parquet(f"{args.prepared}/train.parquet")
     test_rows = pd.read_parquet(f"{args.prepared}/test.parquet")
