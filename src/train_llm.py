@@ -49,7 +49,8 @@ def main() -> None:
         device = resolve_device(f"cuda:{ctx.local_rank}")
         torch.cuda.set_device(device)
     precision = resolve_precision(m.precision, device)
-    (paths.models / "DISABLED").unlink(missing_ok=True)
+    for root in (paths.models, paths.live):
+        (root / "DISABLED").unlink(missing_ok=True)
 
     train_rows = pd.read_parquet(f"{args.prepared}/train.parquet")
     test_rows = pd.read_parquet(f"{args.prepared}/test.parquet")

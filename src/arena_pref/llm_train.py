@@ -152,9 +152,7 @@ def write_disabled(metrics_path: Path, oof_path: Path, test_path: Path, paths: P
     for root in (paths.models, paths.live):
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
-    # The curves directory stays empty: it is a DVC plots output, and `dvc plots show` would try to
-    # draw any file in it (a marker there made it report "failed to load some plots").
-    (paths.models / "DISABLED").write_text("llm.enabled is false: nothing trained\n")
+        (root / "DISABLED").write_text("llm.enabled is false: nothing trained\n")
 
 
 def encode_tables(train_rows: pd.DataFrame, test_rows: pd.DataFrame, tokenizer,
