@@ -37,7 +37,7 @@ from arena_pref.data import assign_folds, read_rows
 from arena_pref.encode import encode_rows
 from arena_pref.infer import predict_pairs
 from arena_pref.model import SiamesePreferenceModel
-from arena_pref.params import Params, load_params
+from arena_pref.params import ModelParams, Params, load_params
 from arena_pref.precision import Precision, autocast, resolve_precision
 
 import _naive
@@ -155,7 +155,8 @@ def build_model(backbone: str, head: str, dropout: float, attention_dropout: flo
                 seed: int) -> SiamesePreferenceModel:
     """Pretrained backbone with `attention_dropout` on its attention probabilities + a freshly
     initialised head, built as src/train.py builds it."""
-    return pretrained_siamese(backbone, "main", head, dropout, attention_dropout, side_stats, seed)
+    return pretrained_siamese(ModelParams(backbone, "main", head, dropout, attention_dropout, side_stats,
+                                          stats_prior=False), seed)
 
 
 @dataclass

@@ -50,7 +50,7 @@ def naive_logits(model, a_sides, b_sides, a_stats, b_stats, max_length: int, pad
     """Separate backbone passes for A and for B, then the same head: logits (n, 3)."""
     a = embed(model, a_sides, a_stats, max_length, pad_token_id)
     b = embed(model, b_sides, b_stats, max_length, pad_token_id)
-    return model.head(a, b)
+    return model.compare(a, b)
 
 
 def fixed_batches(n: int, batch_size: int) -> list[np.ndarray]:

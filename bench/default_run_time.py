@@ -20,13 +20,14 @@ The last stdout line is  train_minutes=<x> folds=<n> max_tokens_per_side=<t>
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 from pathlib import Path
 
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from arena_pref.backbone import pretrained_siamese
+from arena_pref.backbone import siamese_for_fold
 from arena_pref.collate import PairColumns
 from arena_pref.data import assign_folds, read_rows
 from arena_pref.encode import encode_rows, with_swapped_copies
@@ -69,8 +70,7 @@ def main() -> None:
         folds = validation_folds(pairs["fold"].to_numpy(), params.train.fold)
         m = params.model
         train, valid = split_fold(pairs, folds[0], train_on_swapped=m.head != "symmetric")  # as src/train.py
-        model = pretrained_siamese(str(backbone), m.revision, m.head, m.dropout, m.attention_dropout, m.side_stats,
-                                   params.base.seed)
+        model = siamese_for_fold(dataclasses.replace(m, backbone=str(backbone)), params.base.seed, train)
     device = resolve_device(params.train.device)
     precision = resolve_precision(params.train.precision, device)
     token_seconds = seconds_per_token(model, PairColumns(train), params.train.batch_size, device, precision,

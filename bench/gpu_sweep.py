@@ -9,7 +9,7 @@ predicts every fold, and the out-of-fold probabilities of all variants go to one
 
 Base settings: params.yaml (--params), with --set KEY=VALUE overrides; each --variant NAME [KEY=VALUE
 ...] changes some of them. Every value is checked as params.yaml values are. Each fold trains as the
-train stage does (arena_pref.backbone.pretrained_siamese, arena_pref.loop.train, best checkpoint by
+train stage does (arena_pref.backbone.siamese_for_fold, arena_pref.loop.train, best checkpoint by
 validation loss), then predicts its validation rows with TTA (arena_pref.infer.predict_pairs).
 
 Prints one JSON line per variant: pooled and per-fold log loss, accuracy, best and total optimizer
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from arena_pref.backbone import pretrained_siamese
+from arena_pref.backbone import siamese_for_fold
 from arena_pref.checkpoint import load_checkpoint, model_from_checkpoint
 from arena_pref.collate import PairColumns
 from arena_pref.folds import ALL_FOLDS, split_fold, validation_folds
@@ -64,8 +64,7 @@ def cross_validate(params: Params, pairs: pd.DataFrame, pad_token_id: int, workd
     frames = []
     for fold in validation_folds(pairs["fold"].to_numpy(), ALL_FOLDS):
         train_pairs, valid_pairs = split_fold(pairs, fold, train_on_swapped=m.head != "symmetric")
-        model = pretrained_siamese(m.backbone, m.revision, m.head, m.dropout, m.attention_dropout, m.side_stats,
-                                   params.base.seed).to(device)
+        model = siamese_for_fold(m, params.base.seed, train_pairs).to(device)
         best = workdir / f"fold_{fold}_best.pt"
         result = train(model, train_pairs, valid_pairs, params.train, params.base.seed, device, precision,
                        pad_token_id, best, workdir / f"fold_{fold}_last.pt", {}, lambda *_: None)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from arena_pref.backbone import check_fits_positions, pretrained_siamese
+from arena_pref.backbone import check_fits_positions, siamese_for_fold
 from arena_pref.collate import PairColumns
 from arena_pref.distributed import barrier, init_from_env, shutdown
 from arena_pref.errors import run_stage
@@ -42,9 +42,7 @@ def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, par
     # The symmetric head is swap-equivariant: a swapped copy gives exactly its original's loss and
     # gradients, so training on both only doubles the cost. The concat head learns symmetry from them.
     train_pairs, valid_pairs = split_fold(pairs, fold, train_on_swapped=params.model.head != "symmetric")
-    m = params.model
-    model = pretrained_siamese(m.backbone, m.revision, m.head, m.dropout, m.attention_dropout, m.side_stats,
-                               params.base.seed)
+    model = siamese_for_fold(params.model, params.base.seed, train_pairs)
     check_fits_positions(model.backbone.config, int(max(pairs["a_ids"].map(len).max(), pairs["b_ids"].map(len).max())))
     if estimate_folds and ctx.is_main:
         token_seconds = seconds_per_token(model, PairColumns(train_pairs), params.train.batch_size, device, precision,

@@ -70,3 +70,113 @@ def test_missing_side_stats_is_an_error():
     model = tiny_model(n_side_stats=2)
     with pytest.raises(ValueError, match="side_stats"):
         model(**collate_pairs([[1, 2]], [[3]], pad_token_id=0))
+
+
+def length_voted_stats(n: int, seed: int = 0):
+    """Side statistics and labels where the longer side (first statistic) tends to win and near-equal
+    sides tie: what the stats prior has to learn."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.random((n, 2), dtype=np.float32), rng.random((n, 2), dtype=np.float32)
+    margin = a[:, 0] - b[:, 0] + rng.normal(0, 0.2, n)
+    labels = np.where(np.abs(margin) < 0.15, 2, np.where(margin > 0, 0, 1))
+    return torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(labels)
+
+
+def test_untrained_model_with_stats_prior_is_exactly_the_prior():
+    model = tiny_model(n_side_stats=2, stats_prior=True)
+    a, b, labels = length_voted_stats(40)
+    model.fit_prior(a, b, labels)
+    batch = collate_pairs([[1, 2, 3], [4, 5]], [[6], [7, 8, 9]], 0, 1, a[:2].numpy(), b[:2].numpy())
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch), model.prior(a[:2], b[:2]))
+    assert model.prior(a[:2], b[:2]).abs().sum() > 0
+
+
+def test_stats_prior_swaps_win_logits_and_keeps_tie():
+    model = tiny_model(n_side_stats=2, stats_prior=True)
+    a, b, labels = length_voted_stats(40)
+    model.fit_prior(a, b, labels)
+    ab, ba = model.prior(a, b), model.prior(b, a)
+    torch.testing.assert_close(ab[:, [1, 0, 2]], ba)
+
+
+def test_stats_prior_fit_reaches_the_logistic_regression_optimum():
+    """The prior is a multinomial logistic regression on [d, |d|, s] constrained to be swap-symmetric; on
+    swap-augmented data the unconstrained optimum is symmetric too, so both reach the same training loss."""
+    from sklearn.linear_model import LogisticRegression
+
+    a, b, labels = length_voted_stats(300)
+    model = tiny_model(n_side_stats=2, stats_prior=True)
+    model.fit_prior(a, b, labels)
+    with torch.no_grad():
+        prior_loss = torch.nn.functional.cross_entropy(model.prior(a, b), labels).item()
+    swapped = torch.tensor([1, 0, 2])[labels]
+    features = lambda x, y: torch.cat([x - y, (x - y).abs(), x + y], dim=-1).numpy()
+    X = np.vstack([features(a, b), features(b, a)])
+    y = np.concatenate([labels.numpy(), swapped.numpy()])
+    reference = LogisticRegression(C=1.0e6, max_iter=5000).fit(X, y)
+    reference_loss = -np.log(reference.predict_proba(features(a, b))[np.arange(300), labels.numpy()]).mean()
+    uniform_loss = np.log(3)
+    assert prior_loss < uniform_loss - 0.1
+    assert prior_loss == pytest.approx(reference_loss, abs=2e-3)
+
+
+def test_stats_prior_stays_frozen_while_the_head_trains():
+    from arena_pref.loop import build_optimizer
+
+    model = tiny_model(n_side_stats=2, stats_prior=True).train()
+    a, b, labels = length_voted_stats(8)
+    model.fit_prior(a, b, labels)
+    prior_before = {k: v.clone() for k, v in model.prior.state_dict().items()}
+    head_before = [p.clone() for p in model.head.parameters()]
+    optimizer = build_optimizer(model, lr=1e-2, head_lr=1e-2, weight_decay=0.0)
+    batch = collate_pairs([[1, 2, 3]] * 8, [[4, 5]] * 8, 0, 1, a.numpy(), b.numpy())
+    for _ in range(3):
+        torch.nn.functional.cross_entropy(model(**batch), labels).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    for key, value in model.prior.state_dict().items():
+        assert torch.equal(value, prior_before[key])
+    assert any(not torch.equal(p, q) for p, q in zip(model.head.parameters(), head_before))
+
+
+def test_stats_prior_survives_a_checkpoint_round_trip():
+    from arena_pref.checkpoint import model_from_checkpoint, model_payload
+
+    model = tiny_model(n_side_stats=2, stats_prior=True)
+    a, b, labels = length_voted_stats(40)
+    model.fit_prior(a, b, labels)
+    rebuilt = model_from_checkpoint(model_payload(model)).eval()
+    assert rebuilt.spec() == model.spec() == {"head": "symmetric", "dropout": 0.0, "n_side_stats": 2,
+                                              "stats_prior": True}
+    batch = collate_pairs([[1, 2, 3], [4, 5]], [[6], [7, 8, 9]], 0, 1, a[:2].numpy(), b[:2].numpy())
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(**batch), model(**batch))
+
+
+def test_stats_prior_without_side_stats_is_refused():
+    with pytest.raises(ValueError, match="needs side statistics"):
+        tiny_model(stats_prior=True)
+
+
+def test_prediction_includes_the_stats_prior_in_both_orders():
+    """predict_pairs scores (a, b) and (b, a) from one encoder pass: both must include the prior."""
+    from arena_pref.collate import PairColumns
+    from arena_pref.infer import predict_pairs
+    from arena_pref.precision import resolve_precision
+    from helpers import pairs as random_pairs
+
+    model = tiny_model(n_side_stats=2, stats_prior=True)
+    a, b, labels = length_voted_stats(40)
+    model.fit_prior(a, b, labels)
+    rows = random_pairs(4)
+    cpu = torch.device("cpu")
+    predicted = predict_pairs(model, PairColumns(rows), 2, cpu, resolve_precision("fp32", cpu), 0, show_progress=False)
+    a_stats, b_stats = np.stack(rows["a_stats"]), np.stack(rows["b_stats"])
+    with torch.no_grad():
+        forward = model(**collate_pairs(list(rows["a_ids"]), list(rows["b_ids"]), 0, 1, a_stats, b_stats))
+        swapped = model(**collate_pairs(list(rows["b_ids"]), list(rows["a_ids"]), 0, 1, b_stats, a_stats))
+    np.testing.assert_allclose(predicted.forward, torch.softmax(forward.double(), -1).numpy(), atol=1e-6)
+    np.testing.assert_allclose(predicted.swapped_back, torch.softmax(swapped.double(), -1).numpy()[:, [1, 0, 2]],
+                               atol=1e-6)
+    assert np.abs(predicted.forward - 1 / 3).max() > 0.01  # the head starts at zero: this is the prior

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from .encode import SIDE_STATS
 from .errors import InputError
 from .model import SiamesePreferenceModel
+from .params import ModelParams
 
 OFFLINE_HINT = (
     "Without the hub, run the offline recipe instead: `bash scripts/offline.sh` (a pretrained MiniLM encoder "
@@ -62,13 +65,23 @@ def backbone_from_config(config_dict: dict):
     return AutoModel.from_config(config)
 
 
-def pretrained_siamese(backbone: str, revision: str, head: str, dropout: float, attention_dropout: float,
-                       side_stats: bool, seed: int) -> SiamesePreferenceModel:
-    """The model the train stage fine-tunes: the pretrained encoder (`load_pretrained_backbone`) and a
-    fresh head drawn from `seed`, reading the side statistics (encode.SIDE_STATS) when `side_stats`."""
-    encoder = load_pretrained_backbone(backbone, revision, attention_dropout)
+def pretrained_siamese(m: ModelParams, seed: int) -> SiamesePreferenceModel:
+    """The pretrained encoder (`load_pretrained_backbone`) and a fresh head drawn from `seed`, reading the
+    side statistics (encode.SIDE_STATS) when `m.side_stats`."""
+    encoder = load_pretrained_backbone(m.backbone, m.revision, m.attention_dropout)
     torch.manual_seed(seed)  # the head's initial weights
-    return SiamesePreferenceModel(encoder, head, dropout, len(SIDE_STATS) if side_stats else 0)
+    return SiamesePreferenceModel(encoder, m.head, m.dropout, len(SIDE_STATS) if m.side_stats else 0, m.stats_prior)
+
+
+def siamese_for_fold(m: ModelParams, seed: int, train_pairs: pd.DataFrame) -> SiamesePreferenceModel:
+    """The model the train stage fine-tunes on `train_pairs` (featurized: a_stats, b_stats, label): the
+    pretrained siamese, with its stats prior (model.stats_prior) fitted on these training pairs only."""
+    model = pretrained_siamese(m, seed)
+    if m.stats_prior:
+        model.fit_prior(torch.as_tensor(np.stack(train_pairs["a_stats"].to_numpy())),
+                        torch.as_tensor(np.stack(train_pairs["b_stats"].to_numpy())),
+                        torch.as_tensor(train_pairs["label"].to_numpy(), dtype=torch.long))
+    return model
 
 
 def check_fits_positions(config, longest_side: int) -> None:

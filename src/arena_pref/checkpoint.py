@@ -3,7 +3,7 @@
 A checkpoint is a dict saved with torch.save:
     model: state_dict of SiamesePreferenceModel
     backbone_config: the backbone's config.to_dict() (rebuilds the architecture offline)
-    head, dropout, n_side_stats: how the head was built
+    head, dropout, n_side_stats, stats_prior: how the head was built (SiamesePreferenceModel.spec)
     plus training state in the `last` checkpoint (optimizer, scheduler, scaler, progress).
 """
 
@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 import torch
 
 from .backbone import backbone_from_config
-from .model import SiamesePreferenceModel
+from .model import SPEC_KEYS, SiamesePreferenceModel
 
 
 def save_atomic(payload, path: str | Path, write: Callable[[Any, BinaryIO], None] | None = None) -> None:
@@ -39,10 +39,7 @@ def model_payload(model: SiamesePreferenceModel) -> dict:
     return {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "backbone_config": model.backbone.config.to_dict(),
-        "head": model.head_name,
-        "dropout": model.dropout,
-        "n_side_stats": model.n_side_stats,
-    }
+    } | model.spec()
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -54,9 +51,14 @@ def load_checkpoint(path: str | Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def spec_of(checkpoint: dict) -> dict:
+    """The model's constructor arguments stored in a checkpoint (`SiamesePreferenceModel.spec`)."""
+    return {key: checkpoint[key] for key in SPEC_KEYS}
+
+
 def model_from_checkpoint(checkpoint: dict) -> SiamesePreferenceModel:
     """Rebuild the model of a checkpoint (architecture from its config, weights from its state)."""
     backbone = backbone_from_config(checkpoint["backbone_config"])
-    model = SiamesePreferenceModel(backbone, checkpoint["head"], checkpoint["dropout"], checkpoint["n_side_stats"])
+    model = SiamesePreferenceModel(backbone, **spec_of(checkpoint))
     model.load_state_dict(checkpoint["model"])
     return model

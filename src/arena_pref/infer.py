@@ -1,7 +1,7 @@
 """Batched inference with swap test-time augmentation folded into the same backbone pass.
 
 The swapped pair (B, A) has the same two side embeddings as (A, B), so TTA needs one extra *head*
-call, not a second encoder pass: encode the 2B sides once, score head(a, b) and head(b, a).
+call, not a second encoder pass: encode the 2B sides once, score compare(a, b) and compare(b, a).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def predict_pairs(model: SiamesePreferenceModel, pairs: PairColumns, batch_size:
         batch = {k: v.to(device) for k, v in pairs.batch(index, pad_token_id, precision.pad_to_multiple_of).items()}
         with autocast(precision, device):
             a, b = model.encode_pairs(**batch)
-            logits_ab, logits_ba = model.head(a, b), model.head(b, a)
+            logits_ab, logits_ba = model.compare(a, b), model.compare(b, a)
         forward[index] = _softmax64(logits_ab)
         swapped[index] = swap_probs(_softmax64(logits_ba))
     return PairPredictions(forward=forward, swapped_back=swapped)

@@ -118,7 +118,7 @@ def export_siamese(params, models_dir: Path, folds: list[int], pad_token_id: int
     from safetensors.torch import save_model
 
     from .backbone import load_tokenizer
-    from .checkpoint import load_checkpoint, model_from_checkpoint
+    from .checkpoint import load_checkpoint, model_from_checkpoint, spec_of
     from .files import write_json
 
     tokenizer = load_tokenizer(params.model.backbone, params.model.revision)
@@ -129,14 +129,13 @@ def export_siamese(params, models_dir: Path, folds: list[int], pad_token_id: int
     heads = set()
     for fold in folds:
         checkpoint = load_checkpoint(f"{fold_dir(str(models_dir), fold)}/best.pt")
-        heads.add((checkpoint["head"], checkpoint["dropout"], checkpoint["n_side_stats"]))
+        heads.add(tuple(spec_of(checkpoint).items()))
         (staging / "siamese").mkdir(parents=True, exist_ok=True)
         save_model(model_from_checkpoint(checkpoint), str(staging / "siamese" / f"fold_{fold}.safetensors"))
         write_json(checkpoint["backbone_config"], staging / SIAMESE_BACKBONE_DIR / "config.json")
     if len(heads) != 1:
         raise ValueError(f"the fold checkpoints under {models_dir} were built with different heads: {sorted(heads)}")
-    head, dropout, n_side_stats = heads.pop()
-    return {"kind": "siamese", "folds": list(folds), "head": head, "dropout": dropout, "n_side_stats": n_side_stats,
+    return {"kind": "siamese", "folds": list(folds)} | dict(heads.pop()) | {
             "pad_token_id": int(pad_token_id), "tta": params.predict.tta, "batch_size": params.predict.batch_size,
             "precision": params.train.precision,
             "text": {"max_tokens_per_side": params.featurize.max_tokens_per_side,
@@ -150,7 +149,7 @@ def load_siamese(root: Path, entry: dict, options: ScoreOptions) -> SiamesePredi
 
     from .backbone import backbone_from_config
     from .bundle import read_json_file
-    from .model import SiamesePreferenceModel
+    from .model import SPEC_KEYS, SiamesePreferenceModel
     from .precision import resolve_device, resolve_precision
 
     backbone_dir = root / SIAMESE_BACKBONE_DIR
@@ -166,8 +165,7 @@ def load_siamese(root: Path, entry: dict, options: ScoreOptions) -> SiamesePredi
     models = []
     for fold in entry["folds"]:
         path = root / "siamese" / f"fold_{fold}.safetensors"
-        model = SiamesePreferenceModel(backbone_from_config(config), entry["head"], entry["dropout"],
-                                       entry["n_side_stats"])
+        model = SiamesePreferenceModel(backbone_from_config(config), **{key: entry[key] for key in SPEC_KEYS})
         try:
             load_model(model, str(path), strict=True)
         except (SafetensorError, RuntimeError, OSError) as err:

@@ -7,7 +7,14 @@ B sides) and returns logits of shape (B, 3) in class order (A wins, B wins, tie)
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+# The stats prior's fit: an L2 weight that only keeps the optimum finite on separable folds, and
+# enough L-BFGS iterations to converge on a dozen parameters.
+PRIOR_L2 = 1.0e-4
+PRIOR_MAX_ITER = 200
+SPEC_KEYS = ("head", "dropout", "n_side_stats", "stats_prior")
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -56,15 +63,75 @@ class ConcatHead(nn.Module):
 HEADS = {"symmetric": SymmetricHead, "concat": ConcatHead}
 
 
+class StatsPrior(nn.Module):
+    """A multinomial logistic regression on the two sides' statistics, in a form for which swapping A and
+    B swaps the two win logits and keeps the tie logit: with d = a - b and s = a + b, the A logit is
+    w.[d, |d|, s], the B logit w.[-d, |d|, s], the tie logit t.[|d|, s] + c.
+
+    On 1.4k arena rows this regression on two length statistics alone scores a log loss of 1.044 in
+    5-fold CV, where the fine-tuned network that reads the same statistics among 384 pooled features
+    scored 1.080: with a few hundred optimizer steps at a fine-tuning learning rate the network never
+    learns the strongest signal of the task. So the prior is fitted first, in closed form on the training
+    fold (`fit`), then frozen, and the network learns what the text adds to it.
+    """
+
+    def __init__(self, n_stats: int):
+        super().__init__()
+        self.win = nn.Linear(3 * n_stats, 1, bias=False)
+        self.tie = nn.Linear(2 * n_stats, 1)
+        for parameter in self.parameters():
+            nn.init.zeros_(parameter)
+            parameter.requires_grad_(False)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        d, s = a - b, a + b
+        return torch.cat([self.win(torch.cat([d, d.abs(), s], dim=-1)), self.win(torch.cat([-d, d.abs(), s], dim=-1)),
+                          self.tie(torch.cat([d.abs(), s], dim=-1))], dim=-1)
+
+    def fit(self, a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor) -> None:
+        """Maximum likelihood with a small L2 penalty (full-batch L-BFGS; the problem is convex)."""
+        parameters = list(self.parameters())
+        for parameter in parameters:
+            parameter.requires_grad_(True)
+        optimizer = torch.optim.LBFGS(parameters, max_iter=PRIOR_MAX_ITER, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(self(a, b), labels) + PRIOR_L2 * sum(p.square().sum() for p in parameters)
+            loss.backward()
+            return loss
+
+        with torch.autocast(a.device.type, enabled=False):
+            optimizer.step(closure)
+        for parameter in parameters:
+            parameter.requires_grad_(False)
+
+
 class SiamesePreferenceModel(nn.Module):
     """Shared backbone + head. With `n_side_stats` > 0 each side's pooled vector is extended by that
-    many statistics of the side (see `encode.side_stats`) before the head compares the two sides."""
+    many statistics of the side (see `encode.side_stats`) before the head compares the two sides. With
+    `stats_prior` the logits are the head's plus those of a `StatsPrior` on the same statistics, and the
+    head's output layers start at zero, so an untrained model is exactly the prior."""
 
-    def __init__(self, backbone: nn.Module, head: str, dropout: float, n_side_stats: int = 0):
+    def __init__(self, backbone: nn.Module, head: str, dropout: float, n_side_stats: int = 0,
+                 stats_prior: bool = False):
         super().__init__()
+        if stats_prior and not n_side_stats:
+            raise ValueError("a stats prior needs side statistics (n_side_stats > 0)")
         self.backbone = backbone
         self.head_name, self.dropout, self.n_side_stats = head, dropout, n_side_stats  # to rebuild from a checkpoint
         self.head = HEADS[head](backbone.config.hidden_size + n_side_stats, dropout)
+        self.prior = StatsPrior(n_side_stats) if stats_prior else None
+        if stats_prior:
+            for layer in self.head.modules():
+                if isinstance(layer, nn.Linear) and layer.out_features <= 3:  # the output layers
+                    nn.init.zeros_(layer.weight)
+                    nn.init.zeros_(layer.bias)
+
+    def spec(self) -> dict:
+        """The constructor's arguments besides the backbone (SPEC_KEYS): what a checkpoint or bundle needs
+        to rebuild it."""
+        return dict(zip(SPEC_KEYS, (self.head_name, self.dropout, self.n_side_stats, self.prior is not None)))
 
     def encode_pairs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                      side_stats: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,12 +140,28 @@ class SiamesePreferenceModel(nn.Module):
         # Pool in fp32: under fp16 autocast the sums over long sequences can overflow.
         pooled = mean_pool(hidden.float(), attention_mask)
         if self.n_side_stats:
-            if side_stats is None or side_stats.shape != (pooled.shape[0], self.n_side_stats):
-                raise ValueError(f"model expects side_stats of shape ({pooled.shape[0]}, {self.n_side_stats})")
-            pooled = torch.cat([pooled, side_stats.to(pooled)], dim=-1)
+            pooled = torch.cat([pooled, self._checked_stats(side_stats, pooled.shape[0]).to(pooled)], dim=-1)
         return pooled.chunk(2, dim=0)
+
+    def _checked_stats(self, side_stats: torch.Tensor | None, rows: int) -> torch.Tensor:
+        if side_stats is None or side_stats.shape != (rows, self.n_side_stats):
+            raise ValueError(f"model expects side_stats of shape ({rows}, {self.n_side_stats})")
+        return side_stats
+
+    def compare(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Logits (B, 3) of "a vs b" from two sides' vectors of `encode_pairs`; compare(b, a) scores the
+        swapped pair without another backbone pass (TTA)."""
+        logits = self.head(a, b)
+        if self.prior is None:
+            return logits
+        # The side statistics are the last n_side_stats entries of each side's vector.
+        return logits + self.prior(a[:, -self.n_side_stats:], b[:, -self.n_side_stats:])
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 side_stats: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, 3) for the stacked batch of `collate.collate_pairs`."""
-        return self.head(*self.encode_pairs(input_ids, attention_mask, side_stats))
+        return self.compare(*self.encode_pairs(input_ids, attention_mask, side_stats))
+
+    def fit_prior(self, a_stats: torch.Tensor, b_stats: torch.Tensor, labels: torch.Tensor) -> None:
+        """Fit the stats prior on training pairs' side statistics (B, k) each and labels (B,)."""
+        self.prior.fit(self._checked_stats(a_stats, len(labels)).float(), b_stats.float(), labels)

@@ -57,6 +57,7 @@ class ModelParams:
     dropout: float
     attention_dropout: float  # dropout on the backbone's attention probabilities
     side_stats: bool  # append each side's answer length statistics to its pooled vector
+    stats_prior: bool  # add a logistic regression on those statistics, fitted on the training fold (model.StatsPrior)
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,7 @@ def _check_ranges(p: Params) -> None:
         (p.model.head in HEADS, f"model.head must be one of {HEADS}"),
         (0.0 <= p.model.dropout < 1.0, "model.dropout must be in [0, 1)"),
         (0.0 <= p.model.attention_dropout < 1.0, "model.attention_dropout must be in [0, 1)"),
+        (p.model.side_stats or not p.model.stats_prior, "model.stats_prior needs model.side_stats: true"),
         (-1 <= p.train.fold < p.prepare.n_folds, "train.fold must be -1 (all folds) or in [0, prepare.n_folds)"),
         (p.train.epochs >= 1, "train.epochs must be >= 1"),
         (p.train.batch_size >= 1, "train.batch_size must be >= 1"),
