@@ -25,7 +25,8 @@ import pandas as pd
 import pytest
 from conftest import tiny_row
 
-from arena_pref.data import LABEL_COLUMNS, NO_LABEL, TEXT_COLUMNS, DataError, assign_folds, read_rows
+from arena_pref.data import TEXT_COLUMNS, DataError, assign_folds, read_rows
+from arena_pref.labels import LABEL_COLUMNS, NO_LABEL
 from arena_pref.predictions import probs_frame, read_probs, write_probs
 from arena_pref.submission import SubmissionError, build_submission
 

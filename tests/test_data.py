@@ -13,8 +13,6 @@ import pytest
 from conftest import tiny_row, write_csv
 
 from arena_pref.data import (
-    LABEL_COLUMNS,
-    NO_LABEL,
     DataError,
     RepairCounts,
     assign_folds,
@@ -23,6 +21,7 @@ from arena_pref.data import (
     read_rows,
     repair_text,
 )
+from arena_pref.labels import LABEL_COLUMNS, NO_LABEL
 
 CLEAN_COLUMNS = ["id", "prompt", "response_a", "response_b", "label", "fold"]
 ZERO_REPAIRS = {"null_turns": 0, "scalar_turns": 0, "lone_surrogates": 0, "nul_bytes": 0, "padded_turns": 0, "stripped_ids": 0,

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from arena_pref.data import read_rows
-from arena_pref.encode import encode_rows, side_stats, special_tokens, with_swapped_copies
+from arena_pref.encode import encode_rows, special_tokens, with_swapped_copies
+from arena_pref.side_stats import SIDE_STATS, side_stats
 from arena_pref.text import ASSISTANT_MARKER, USER_MARKER
 from conftest import tiny_row, write_csv
 
@@ -71,6 +72,8 @@ def test_every_row_in_is_a_row_out(tmp_path, tiny_tokenizer):
 
 
 def test_side_stats_are_scaled_log_lengths_of_all_answer_turns():
+    # One entry per name in SIDE_STATS (the model's width counts them): log chars, log lines.
+    assert SIDE_STATS == ("log_chars", "log_lines") and side_stats(["x"]).shape == (len(SIDE_STATS),)
     np.testing.assert_allclose(side_stats(["ab\ncd", "", "e"]), np.log1p([6, 3]) / 10, rtol=1e-6)
     np.testing.assert_array_equal(side_stats([""]), [0.0, 0.0])
 

@@ -27,7 +27,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arena_pref.data import LABEL_NAMES, TEXT_COLUMNS, DataError, read_rows
+from arena_pref.data import TEXT_COLUMNS, DataError, read_rows
+from arena_pref.labels import LABEL_COLUMNS
 from arena_pref.predictions import probs_frame, read_probs, write_probs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -217,7 +218,7 @@ def test_damaged_probability_files_are_read_faithfully_or_refused_clearly(tmp_pa
     if expected is not None:
         assert len(frame) == expected
     assert frame["id"].is_unique and frame["id"].map(bool).all()
-    values = frame[list(LABEL_NAMES)].to_numpy()
+    values = frame[list(LABEL_COLUMNS)].to_numpy()
     assert values.dtype == np.float64 and ((values >= 0) & (values <= 1)).all()
 
 

@@ -5,6 +5,7 @@ held-out fold."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,12 +16,15 @@ from threadpoolctl import threadpool_limits
 import arena_pref.gbdt as gbdt
 from arena_pref.data import assign_folds, read_rows
 from arena_pref.features import pair_features, swap_feature_frame
-from arena_pref.gbdt import GbdtModel, GbdtSettings, cross_fit, fit_gbdt, predict_gbdt
+from arena_pref.gbdt import (GbdtModel, cross_fit, cross_fit_stage, fit_gbdt, model_from_state, model_state,
+                             predict_gbdt)
 from arena_pref.metrics import kaggle_log_loss
+from arena_pref.params import GbdtParams, load_params
 from arena_pref.swap import swap_probs
 
 # Tiny data: few rounds and small leaves, so the trees really split.
-FAST = GbdtSettings(learning_rate=0.1, max_iter=15, max_leaf_nodes=4, min_samples_leaf=3, l2_regularization=0.0)
+FAST = GbdtParams(learning_rate=0.1, max_iter=15, max_leaf_nodes=4, min_samples_leaf=3, l2_regularization=0.0)
+SEED = 7
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -45,25 +49,7 @@ def features(rows) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def model(rows, features) -> GbdtModel:
-    return fit_gbdt(features, rows["label"], FAST)
-
-
-# ------------------------------------------------------------------------------------------ settings
-
-def test_default_settings():
-    s = GbdtSettings()
-    assert dataclasses.asdict(s) == {"learning_rate": 0.02, "max_iter": 200, "max_leaf_nodes": 4,
-                                     "min_samples_leaf": 50, "l2_regularization": 1.0, "early_stopping": False,
-                                     "seed": 42}
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        s.max_iter = 3  # type: ignore[misc]
-
-
-@pytest.mark.parametrize("field, value", [("learning_rate", 0.0), ("max_iter", 0), ("max_leaf_nodes", 1),
-                                          ("min_samples_leaf", 0), ("l2_regularization", -1.0)])
-def test_settings_reject_out_of_range(field, value):
-    with pytest.raises(ValueError, match=field):
-        GbdtSettings(**{field: value})
+    return fit_gbdt(features, rows["label"], FAST, SEED)
 
 
 # ------------------------------------------------------------------------------------------ fit
@@ -78,13 +64,36 @@ def test_fit_trains_on_rows_and_their_swapped_copies(monkeypatch, rows, features
 
     monkeypatch.setattr(gbdt.HistGradientBoostingClassifier, "fit", recording_fit)
     labels = rows["label"].to_numpy()
-    fit_gbdt(features, labels, FAST)
+    fit_gbdt(features, labels, FAST, SEED)
     n = len(features)
     np.testing.assert_array_equal(seen["x"][:n], features.to_numpy())
     np.testing.assert_array_equal(seen["x"][n:], swap_feature_frame(features).to_numpy())
     np.testing.assert_array_equal(seen["y"], np.concatenate([labels, np.array([1, 0, 2])[labels]]))
     assert seen["params"]["early_stopping"] is False
-    assert seen["params"]["max_iter"] == FAST.max_iter and seen["params"]["random_state"] == FAST.seed
+    assert {key: seen["params"][key] for key in dataclasses.asdict(FAST)} == dataclasses.asdict(FAST)
+    assert seen["params"]["random_state"] == SEED
+
+
+def test_stage_fits_with_the_gbdt_section_and_base_seed(monkeypatch, rows, features):
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    seen = []
+
+    def recording_fit(train_features, labels, section, seed):
+        seen.append((section, seed))
+        return fit_gbdt(train_features, labels, FAST, SEED)  # the fast section: only the arguments matter here
+
+    monkeypatch.setattr(gbdt, "fit_gbdt", recording_fit)
+    table = pd.concat([rows[["id", "fold", "label"]], features], axis=1)  # the hand_features stage's layout
+    cross_fit_stage(params, table, [0])
+    assert seen == [(params.gbdt, params.base.seed)]
+
+
+def test_model_state_round_trip_reads_files_with_the_old_settings_entry(model, features):
+    state = model_state(model)
+    assert set(state) == {"estimator", "columns"}
+    for stored in (state, state | {"settings": {"learning_rate": 0.1, "early_stopping": False, "seed": 42}}):
+        back = model_from_state(stored)
+        np.testing.assert_array_equal(predict_gbdt(back, features), predict_gbdt(model, features))
 
 
 @pytest.mark.parametrize("labels, message", [
@@ -94,7 +103,7 @@ def test_fit_trains_on_rows_and_their_swapped_copies(monkeypatch, rows, features
 ])
 def test_fit_rejects_bad_labels(features, labels, message):
     with pytest.raises(ValueError, match=message):
-        fit_gbdt(features, labels, FAST)
+        fit_gbdt(features, labels, FAST, SEED)
 
 
 # ------------------------------------------------------------------------------------------ predict
@@ -143,7 +152,7 @@ def test_predict_empty_frame(model, features):
 
 def test_class_missing_from_training_gets_zero_probability(features):
     labels = np.array([0, 1] * 18)  # no tie
-    model = fit_gbdt(features, labels, FAST)
+    model = fit_gbdt(features, labels, FAST, SEED)
     probs = predict_gbdt(model, features)
     assert probs.shape == (36, 3)
     assert (probs[:, 2] == 0).all()
@@ -156,13 +165,13 @@ def test_cross_fit_never_trains_on_the_held_out_fold(monkeypatch, rows, features
     seen = []
     original_fit = gbdt.fit_gbdt
 
-    def recording_fit(train_features, labels, settings):
+    def recording_fit(train_features, labels, params, seed):
         seen.append(list(train_features.index))
-        return original_fit(train_features, labels, settings)
+        return original_fit(train_features, labels, params, seed)
 
     monkeypatch.setattr(gbdt, "fit_gbdt", recording_fit)
     by_id = features.set_axis(rows["id"].to_numpy())  # so the recorded index names the rows
-    fit = cross_fit(rows, by_id, FAST, [0, 1, 2])
+    fit = cross_fit(rows, by_id, FAST, SEED, [0, 1, 2])
     losses = fit.fold_losses
     folds = sorted(rows["fold"].unique())
     assert folds == [0, 1, 2] and len(seen) == 3 and len(losses) == 3
@@ -173,7 +182,7 @@ def test_cross_fit_never_trains_on_the_held_out_fold(monkeypatch, rows, features
 
 
 def test_cross_fit_oof_and_losses(rows, features):
-    fit = cross_fit(rows, features, FAST, [0, 1, 2], test_features=features.iloc[:4])
+    fit = cross_fit(rows, features, FAST, SEED, [0, 1, 2], test_features=features.iloc[:4])
     oof = fit.oof
     assert oof.shape == (len(rows), 3) and np.isfinite(oof).all()
     np.testing.assert_allclose(oof.sum(axis=1), 1.0, rtol=0, atol=1e-12)
@@ -182,7 +191,7 @@ def test_cross_fit_oof_and_losses(rows, features):
     for fold, loss in fit.fold_losses.items():
         assert loss == kaggle_log_loss(labels[folds == fold], oof[folds == fold])
         # Each fold's prediction is the prediction of a model fitted on the other folds.
-        model = fit_gbdt(features[folds != fold], labels[folds != fold], FAST)
+        model = fit_gbdt(features[folds != fold], labels[folds != fold], FAST, SEED)
         np.testing.assert_array_equal(oof[folds == fold], predict_gbdt(model, features[folds == fold]))
         test_by_fold.append(predict_gbdt(model, features.iloc[:4]))
     np.testing.assert_allclose(fit.test, np.mean(test_by_fold, axis=0))
@@ -191,30 +200,30 @@ def test_cross_fit_oof_and_losses(rows, features):
 def test_cross_fit_one_fold_leaves_the_others_unpredicted_and_trains_extra_rows(rows, features):
     extra = rows.copy()
     extra.loc[extra["fold"] == 2, "fold"] = -2  # fold 2's rows become extra training rows
-    fit = cross_fit(extra, features, FAST, [0])
+    fit = cross_fit(extra, features, FAST, SEED, [0])
     in_fold0 = (extra["fold"] == 0).to_numpy()
     assert np.isfinite(fit.oof[in_fold0]).all() and np.isnan(fit.oof[~in_fold0]).all()
     assert list(fit.fold_losses) == [0] and fit.test is None
     labels = extra["label"].to_numpy()
-    model = fit_gbdt(features[~in_fold0], labels[~in_fold0], FAST)
+    model = fit_gbdt(features[~in_fold0], labels[~in_fold0], FAST, SEED)
     np.testing.assert_array_equal(fit.oof[in_fold0], predict_gbdt(model, features[in_fold0]))
 
 
 def test_cross_fit_ignores_held_out_labels(rows, features):
     # Changing the labels of fold 0 leaves fold 0's out-of-fold predictions exactly as they were.
-    oof = cross_fit(rows, features, FAST, [0, 1, 2]).oof
+    oof = cross_fit(rows, features, FAST, SEED, [0, 1, 2]).oof
     changed = rows.copy()
     in_fold0 = changed["fold"] == 0
     changed.loc[in_fold0, "label"] = (changed.loc[in_fold0, "label"] + 1) % 3
-    oof_changed = cross_fit(changed, features, FAST, [0, 1, 2]).oof
+    oof_changed = cross_fit(changed, features, FAST, SEED, [0, 1, 2]).oof
     np.testing.assert_array_equal(oof_changed[in_fold0.to_numpy()], oof[in_fold0.to_numpy()])
     assert not np.array_equal(oof_changed[~in_fold0.to_numpy()], oof[~in_fold0.to_numpy()])
 
 
 def test_cross_fit_rejects_unassigned_folds_and_misaligned_features(rows, features):
     with pytest.raises(ValueError, match="fold -1"):
-        cross_fit(rows.assign(fold=-1), features, FAST, [0])
+        cross_fit(rows.assign(fold=-1), features, FAST, SEED, [0])
     with pytest.raises(ValueError, match="feature rows"):
-        cross_fit(rows, features.iloc[:-1], FAST, [0])
+        cross_fit(rows, features.iloc[:-1], FAST, SEED, [0])
     with pytest.raises(ValueError, match=r"folds \[7\] have no rows"):
-        cross_fit(rows, features, FAST, [0, 7])
+        cross_fit(rows, features, FAST, SEED, [0, 7])

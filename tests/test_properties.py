@@ -15,9 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from arena_pref.data import LABEL_NAMES, RepairCounts, parse_turns
+from arena_pref.data import RepairCounts, parse_turns
+from arena_pref.labels import LABEL_COLUMNS, TIE
 from arena_pref.submission import build_submission
-from arena_pref.swap import TIE, swap_label, swap_pairs, swap_probs
+from arena_pref.swap import swap_label, swap_pairs, swap_probs
 from arena_pref.text import allocate_latest_first, fit_conversation, head_tail, split_budget
 
 # database=None: no .hypothesis folder left in the repository; deadline=None: the CPU is shared.
@@ -219,5 +220,5 @@ def test_build_submission_reorders_to_the_test_file(case, numeric_expected):
     out = build_submission(ids, probs, [int(i) for i in expected] if numeric_expected else expected)
     assert out["id"].tolist() == expected
     row_of = {row_id: i for i, row_id in enumerate(ids)}
-    np.testing.assert_array_equal(out[list(LABEL_NAMES)].to_numpy(), probs[[row_of[i] for i in expected]])
-    assert math.isclose(float(out[list(LABEL_NAMES)].to_numpy().sum()), len(expected), rel_tol=1e-9)
+    np.testing.assert_array_equal(out[list(LABEL_COLUMNS)].to_numpy(), probs[[row_of[i] for i in expected]])
+    assert math.isclose(float(out[list(LABEL_COLUMNS)].to_numpy().sum()), len(expected), rel_tol=1e-9)

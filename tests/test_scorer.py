@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from arena_pref import Scorer
-from arena_pref.data import LABEL_NAMES, DataError, read_rows
+from arena_pref.data import DataError, read_rows
+from arena_pref.labels import LABEL_COLUMNS
 from arena_pref.predictions import probs_of, read_probs
 
 pytestmark = pytest.mark.slow
@@ -96,7 +97,7 @@ def test_cli_writes_the_same_submission(pipeline_repo, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     written = pd.read_csv(out, dtype={"id": str})
     expected = pd.read_csv(path / "submission.csv", dtype={"id": str})
-    assert list(written.columns) == ["id", *LABEL_NAMES] and written["id"].tolist() == expected["id"].tolist()
+    assert list(written.columns) == ["id", *LABEL_COLUMNS] and written["id"].tolist() == expected["id"].tolist()
     np.testing.assert_allclose(probs_of(written), probs_of(expected), rtol=0, atol=1e-6)
     assert "3 pairs scored by siamese+gbdt+tfidf" in done.stderr
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arena_pref.swap import A_WINS, B_WINS, SWAPPED_CLASS, TIE, swap_label, swap_labels, swap_pairs, swap_probs
+from arena_pref.swap import SWAPPED_CLASS, swap_label, swap_labels, swap_pairs, swap_probs
 
 
 @pytest.mark.parametrize("label, expected", [(0, 1), (1, 0), (2, 2), (-1, -1)])
@@ -30,8 +30,7 @@ def test_swap_label_numpy_ints():
     assert swap_label(np.int64(-1)) == -1
 
 
-def test_class_constants():
-    assert (A_WINS, B_WINS, TIE) == (0, 1, 2)
+def test_swapped_class_exchanges_the_win_classes():
     assert SWAPPED_CLASS == (1, 0, 2)
 
 

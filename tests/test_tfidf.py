@@ -3,6 +3,9 @@ fitted on training rows only, and cross-validation that never sees the held-out 
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,10 +14,11 @@ from conftest import fixture_train_rows, write_csv
 import arena_pref.tfidf as tfidf
 from arena_pref.data import assign_folds, read_rows
 from arena_pref.metrics import kaggle_log_loss
+from arena_pref.params import TfidfParams, load_params
 from arena_pref.swap import swap_probs
-from arena_pref.tfidf import TfidfSettings, cross_fit, fit_tfidf, predict_tfidf
+from arena_pref.tfidf import cross_fit, cross_fit_stage, fit_tfidf, predict_tfidf
 
-SMALL = TfidfSettings(min_df=1, max_features=5000, C=1.0)
+SMALL = TfidfParams(analyzer="char_wb", ngram_min=2, ngram_max=4, min_df=1, max_features=5000, C=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +75,8 @@ def test_vocabulary_comes_from_the_training_rows_only(rows):
     marked = rows.copy()
     in_fold0 = (marked["fold"] == 0).to_numpy()
     marked.loc[in_fold0, "response_a"] = [["zqxjv " + " ".join(turns)] for turns in marked.loc[in_fold0, "response_a"]]
-    model = fit_tfidf(marked[~in_fold0], marked["label"][~in_fold0], TfidfSettings(analyzer="word", ngram_min=1, ngram_max=1,
-                                                                                  min_df=1))
+    words = dataclasses.replace(SMALL, analyzer="word", ngram_min=1, ngram_max=1, max_features=20000)
+    model = fit_tfidf(marked[~in_fold0], marked["label"][~in_fold0], words)
     assert "zqxjv" not in model.vectorizer.vocabulary_
 
 
@@ -107,8 +111,16 @@ def test_fit_rejects_bad_labels(rows, labels, message):
         fit_tfidf(rows, labels, SMALL)
 
 
-@pytest.mark.parametrize("field, value", [("analyzer", "bpe"), ("ngram_min", 0), ("ngram_max", 0), ("min_df", 0),
-                                          ("max_features", 0), ("C", 0.0)])
-def test_settings_reject_out_of_range(field, value):
-    with pytest.raises(ValueError, match="TfidfSettings"):
-        TfidfSettings(**{field: value})
+def test_fit_uses_every_value_of_the_section(model):
+    vectorizer = model.vectorizer
+    assert (vectorizer.analyzer, vectorizer.ngram_range, vectorizer.min_df, vectorizer.max_features) == (
+        SMALL.analyzer, (SMALL.ngram_min, SMALL.ngram_max), SMALL.min_df, SMALL.max_features)
+    assert model.classifier.C == SMALL.C
+
+
+def test_stage_cross_fits_with_the_tfidf_section(rows):
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    stage = cross_fit_stage(params, rows, [0], test=rows.iloc[:4])
+    direct = cross_fit(rows, params.tfidf, [0], test_rows=rows.iloc[:4])
+    np.testing.assert_array_equal(stage.oof, direct.oof)
+    np.testing.assert_array_equal(stage.test, direct.test)

@@ -28,9 +28,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .features import TURN_SEPARATOR, count_refusals
+from .features import count_refusals
+from .labels import A_WINS, B_WINS, TIE
 from .metrics import expected_calibration_error, flip_rate, row_log_losses
-from .swap import A_WINS, B_WINS, TIE
+from .text import join_turns
 
 LENGTH_UNITS = ("chars", "words")
 OUTCOMES = ("longer_won", "shorter_won", "tie", "same_length")
@@ -46,7 +47,7 @@ def pair_traits(rows: pd.DataFrame) -> pd.DataFrame:
     records = []
     for row_id, prompt, a, b in zip(rows["id"], rows["prompt"], rows["response_a"], rows["response_b"]):
         a, b = list(a), list(b)
-        text_a, text_b = TURN_SEPARATOR.join(a), TURN_SEPARATOR.join(b)
+        text_a, text_b = join_turns(a), join_turns(b)
         records.append({
             "id": str(row_id),
             "chars_a": sum(len(t) for t in a), "chars_b": sum(len(t) for t in b),

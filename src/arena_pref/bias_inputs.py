@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from .csvfile import read_table
-from .data import LABEL_NAMES
 from .errors import DataError
+from .labels import LABEL_COLUMNS
 from .predictions import align_to, probs_of, read_probs
 
 SUM_TOLERANCE = 1e-4  # rows written with 6 decimals (a scorer's CSV) sum to 1 within a few 1e-6
@@ -35,7 +35,7 @@ def checked_probs(path: str | Path, labelled: pd.DataFrame) -> pd.DataFrame:
     off = np.abs(probs.sum(axis=1) - 1.0) > SUM_TOLERANCE
     if off.any():
         row = int(np.flatnonzero(off)[0])
-        raise DataError(path, f"probabilities sum to {probs[row].sum():.6g}, not 1", row + 1, ", ".join(LABEL_NAMES))
+        raise DataError(path, f"probabilities sum to {probs[row].sum():.6g}, not 1", row + 1, ", ".join(LABEL_COLUMNS))
     labels = labelled.set_index("id")["label"]
     unknown = ~frame["id"].isin(labels.index)
     if unknown.any():

@@ -16,18 +16,18 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .folds import NO_FOLD
+from .labels import CLASSES, N_CLASSES, TIE
 from .metrics import kaggle_log_loss
 
-N_CLASSES = 3
 KEY_COLUMNS = ["id", "fold", "label"]  # what a member's training table holds besides its inputs
 
 
 def check_class_labels(labels: np.ndarray) -> None:
-    """Labels a classifier can be fitted on: each 0, 1 or 2, and not all ties (swapped copies turn a
-    lone A or B class into both, but a tie stays a tie)."""
-    if not np.isin(labels, (0, 1, 2)).all():
-        raise ValueError(f"labels must be 0, 1 or 2; got {sorted(set(labels.tolist()) - {0, 1, 2})}")
-    if (labels == 2).all():
+    """Labels a classifier can be fitted on: each a class (0, 1 or 2), and not all ties (swapped copies
+    turn a lone A or B class into both, but a tie stays a tie)."""
+    if not np.isin(labels, CLASSES).all():
+        raise ValueError(f"labels must be 0, 1 or 2; got {sorted(set(labels.tolist()) - set(CLASSES))}")
+    if (labels == TIE).all():
         raise ValueError("every label is a tie: the classifier needs at least two classes")
 
 

@@ -7,7 +7,8 @@ arena_pref.errors and is imported from here by older code.
 
 Clean rows are a DataFrame with columns:
     id (str), prompt, response_a, response_b (list[str], one element per turn, all the same length),
-    label (int: 0 = A wins, 1 = B wins, 2 = tie, -1 = unknown), fold (int, -1 = not assigned).
+    label (int, a class of arena_pref.labels: 0 = A wins, 1 = B wins, 2 = tie, NO_LABEL = -1 = unknown),
+    fold (int, -1 = not assigned).
 """
 
 from __future__ import annotations
@@ -23,15 +24,13 @@ from sklearn.model_selection import StratifiedGroupKFold
 from .csvfile import read_header, read_table, require_columns
 from .errors import DataError
 from .folds import EXTRA_FOLD, NO_FOLD
+from .labels import LABEL_COLUMNS, NO_LABEL
 
 TEXT_COLUMNS = ("prompt", "response_a", "response_b")
-LABEL_COLUMNS = ("winner_model_a", "winner_model_b", "winner_tie")
 TEST_COLUMNS = ("id",) + TEXT_COLUMNS
 TRAIN_COLUMNS = TEST_COLUMNS + LABEL_COLUMNS
 # Columns Kaggle ships that the model does not use; accepted and ignored without comment.
 KNOWN_UNUSED_COLUMNS = ("model_a", "model_b")
-LABEL_NAMES = ("winner_model_a", "winner_model_b", "winner_tie")
-NO_LABEL = -1
 
 
 @dataclass
@@ -207,7 +206,7 @@ def assign_folds(rows: pd.DataFrame, n_folds: int, seed: int, source: str | Path
     per_class = rows["label"].value_counts()
     if per_class.max() < n_folds:
         # scikit-learn refuses to stratify when every class has fewer rows than folds.
-        shares = ", ".join(f"{LABEL_NAMES[int(label)]} {int(n)}" for label, n in sorted(per_class.items()))
+        shares = ", ".join(f"{LABEL_COLUMNS[int(label)]} {int(n)}" for label, n in sorted(per_class.items()))
         raise DataError(source, f"every class has fewer rows than prepare.n_folds={n_folds} ({shares}): "
                                 "the folds cannot be stratified; lower prepare.n_folds or add rows")
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
@@ -234,10 +233,10 @@ def data_report(rows: pd.DataFrame, counts: RepairCounts) -> dict:
     report["multi_turn_rows"] = int((rows["prompt"].map(len) > 1).sum())
     identical = [a == b for a, b in zip(rows["response_a"], rows["response_b"])]
     report["identical_responses"] = int(sum(identical))
-    labelled = rows["label"] >= 0
+    labelled = rows["label"] != NO_LABEL
     if labelled.any():
         balance = rows.loc[labelled, "label"].value_counts(normalize=True)
-        report["label_share"] = {name: round(float(balance.get(i, 0.0)), 4) for i, name in enumerate(LABEL_NAMES)}
+        report["label_share"] = {name: round(float(balance.get(i, 0.0)), 4) for i, name in enumerate(LABEL_COLUMNS)}
     for column in TEXT_COLUMNS:
         lengths = rows[column].map(lambda turns: sum(len(t) for t in turns))
         report[f"{column}_chars"] = {f"p{q}": int(np.percentile(lengths, q)) for q in (50, 90, 99)} | {

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+# SIDE_STATS is imported here only for backbone.py, until it imports it from side_stats itself.
+from .side_stats import SIDE_STATS, side_stats  # noqa: F401
 from .swap import swap_pairs
 from .text import ASSISTANT_MARKER, USER_MARKER, clip_chars, fit_conversation
 
@@ -17,16 +19,6 @@ from .text import ASSISTANT_MARKER, USER_MARKER, clip_chars, fit_conversation
 # tokens average ~4 characters, so 16 leaves a wide margin.
 CHARS_PER_TOKEN_MARGIN = 16
 TOKENIZE_CHUNK = 2048
-SIDE_STATS = ("log_chars", "log_lines")
-
-
-def side_stats(answer_turns: list[str]) -> np.ndarray:
-    """Length of one model's answers, which truncation and mean pooling hide from the encoder, yet is
-    the strongest single signal of a human vote: log1p of characters and of lines over all turns,
-    divided by 10 so they sit on the scale of pooled hidden features. Shape (len(SIDE_STATS),)."""
-    chars = sum(len(turn) for turn in answer_turns)
-    lines = sum(turn.count("\n") + 1 for turn in answer_turns if turn)
-    return np.log1p(np.asarray([chars, lines], dtype=np.float32)) / 10.0
 
 
 def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
@@ -51,7 +43,7 @@ def encode_rows(rows: pd.DataFrame, tokenizer, max_tokens_per_side: int, prompt_
 
     Takes clean rows (see `data`) and returns a DataFrame with one row per input row, in order:
     id, fold, label, swapped (False), a_ids, b_ids (lists of int, each at most `max_tokens_per_side`),
-    a_stats, b_stats (`side_stats` of each side's answers).
+    a_stats, b_stats (`side_stats.side_stats` of each side's answers).
     """
     prefix, suffix = special_tokens(tokenizer)
     budget = max_tokens_per_side - len(prefix) - len(suffix)

@@ -12,10 +12,10 @@ Columns of `pair_features`, all float64:
 Exchanging A and B maps a_* <-> b_*, negates diff_* and ratio_*, and keeps pair_*:
 `swap_feature_frame` does exactly that, and equals `pair_features` of the swapped rows.
 
-Text of a side: the answer turns joined by a blank line; the prompt is all prompt turns joined the
-same way. Markdown structure (headers, lists, bold, inline code, tables, links) and sentences are
-counted outside fenced code blocks, so a `# comment` in a code block is not a header. A sentence ends
-at . ! or ? before a space, or at a line break (list items and headers are sentences too).
+Text of a side: the answer turns joined by a blank line (text.join_turns); the prompt is all prompt
+turns joined the same way. Markdown structure (headers, lists, bold, inline code, tables, links) and
+sentences are counted outside fenced code blocks, so a `# comment` in a code block is not a header. A
+sentence ends at . ! or ? before a space, or at a line break (list items and headers are sentences too).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import re
 import numpy as np
 import pandas as pd
 
-TURN_SEPARATOR = "\n\n"
+from .text import join_turns
+
 TOKENS_PER_WORD = 1.3  # rough sub-word tokens per word for `tokens` (English BPE averages 1.3-1.4)
 
 # Keys of `side_features`, in column order.
@@ -77,10 +78,6 @@ REFUSAL_PATTERNS = (
 _REFUSAL = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS))
 
 
-def _join(turns: list[str]) -> str:
-    return TURN_SEPARATOR.join(turns)
-
-
 def _words(text: str) -> list[str]:
     return _WORD.findall(text)
 
@@ -104,7 +101,7 @@ def side_features(prompt_turns: list[str], answer_turns: list[str], *,
                   _prompt_words: set[str] | None = None) -> dict[str, float]:
     """Features of one side's answers (keys SIDE_KEYS, values float). `prompt_turns` only feeds
     `prompt_jaccard`; `_prompt_words` lets `pair_features` pass the prompt's word set once."""
-    text = _join(answer_turns)
+    text = join_turns(answer_turns)
     words = _words(text)
     n_words = len(words)
     chars = sum(len(t) for t in answer_turns)
@@ -112,7 +109,7 @@ def side_features(prompt_turns: list[str], answer_turns: list[str], *,
     fences = len(_FENCE_LINE.findall(text))
     sentences = sum(1 for s in _SENTENCE_END.split(prose) if _WORD.search(s))  # lines count as sentences
     refusals = count_refusals(text)
-    prompt_words = _prompt_words if _prompt_words is not None else _word_set(_join(prompt_turns))
+    prompt_words = _prompt_words if _prompt_words is not None else _word_set(join_turns(prompt_turns))
     features = {
         "chars": chars,
         "words": n_words,
@@ -157,7 +154,7 @@ def pair_features(rows: pd.DataFrame) -> pd.DataFrame:
     a_records, b_records, pair_records = [], [], []
     for prompt, answer_a, answer_b in zip(rows["prompt"], rows["response_a"], rows["response_b"]):
         prompt, answer_a, answer_b = list(prompt), list(answer_a), list(answer_b)
-        prompt_text = _join(prompt)
+        prompt_text = join_turns(prompt)
         prompt_words = _word_set(prompt_text)
         a = side_features(prompt, answer_a, _prompt_words=prompt_words)
         b = side_features(prompt, answer_b, _prompt_words=prompt_words)
@@ -168,7 +165,7 @@ def pair_features(rows: pd.DataFrame) -> pd.DataFrame:
             "both_empty": float(a["empty"] and b["empty"]),
             "both_refuse": float(a["refuses"] and b["refuses"]),
             "any_empty": float(a["empty"] or b["empty"]),
-            "ab_jaccard": jaccard(_word_set(_join(answer_a)), _word_set(_join(answer_b))),
+            "ab_jaccard": jaccard(_word_set(join_turns(answer_a)), _word_set(join_turns(answer_b))),
             "prompt_chars": float(sum(len(t) for t in prompt)),
             "prompt_words": float(len(_words(prompt_text))),
             "turns": float(len(prompt)),

@@ -8,14 +8,16 @@ Symmetric twice over:
         predict_gbdt(model, swap_feature_frame(F)) == swap_probs(predict_gbdt(model, F)).
 
 Nothing is fitted on validation rows: the features are per-row functions, the trees (and their
-feature binning) are fitted inside `fit_gbdt` on the training rows only, and early stopping is off by
-default (sklearn's early stopping would hold out part of the *training* rows, and with swapped copies
-a row and its twin could sit on both sides of that split).
+feature binning) are fitted inside `fit_gbdt` on the training rows only, and early stopping is always
+off (sklearn's early stopping would hold out a random part of the *training* rows, and with swapped
+copies a row and its twin could sit on both sides of that split).
+
+The hyper-parameters are params.yaml's gbdt section (params.GbdtParams, range-checked there) and
+base.seed.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,63 +27,27 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from . import crossfit
 from .crossfit import KEY_COLUMNS, CrossFit, check_class_labels, class_probs
 from .features import swap_feature_frame
-from .params import Params
+from .params import GbdtParams, Params
 from .swap import swap_labels, swap_probs
-
-
-@dataclass(frozen=True)
-class GbdtSettings:
-    """Hyper-parameters of `HistGradientBoostingClassifier`.
-
-    Defaults chosen by 5-fold CV on 1.4k labelled rows (about 1.1k training rows per fold, 2.2k with
-    the swapped copies): 4-leaf trees, a low learning rate, and about 200 rounds, where the validation
-    log loss is flat (175-250) before it starts to rise. `min_samples_leaf` counts the swapped copies
-    too, so 50 is about 25 original pairs.
-    """
-
-    learning_rate: float = 0.02
-    max_iter: int = 200
-    max_leaf_nodes: int = 4
-    min_samples_leaf: int = 50
-    l2_regularization: float = 1.0
-    early_stopping: bool = False
-    seed: int = 42
-
-    def __post_init__(self):
-        checks = [
-            (self.learning_rate > 0, "learning_rate must be > 0"),
-            (self.max_iter >= 1, "max_iter must be >= 1"),
-            (self.max_leaf_nodes >= 2, "max_leaf_nodes must be >= 2"),
-            (self.min_samples_leaf >= 1, "min_samples_leaf must be >= 1"),
-            (self.l2_regularization >= 0, "l2_regularization must be >= 0"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"GbdtSettings: {message}")
-
-
-def settings_from_params(params: Params) -> GbdtSettings:
-    """The gbdt stage's settings: gbdt.* and base.seed. Early stopping stays off: it would hold out a
-    random part of the training rows, and a row and its swapped copy could land on both sides of that split."""
-    return GbdtSettings(**dataclasses.asdict(params.gbdt), early_stopping=False, seed=params.base.seed)
 
 
 @dataclass
 class GbdtModel:
-    """A fitted classifier and the feature columns it expects, in order."""
+    """A fitted classifier (its hyper-parameters: estimator.get_params()) and the feature columns it
+    expects, in order."""
 
     estimator: HistGradientBoostingClassifier
     columns: list[str]
-    settings: GbdtSettings
 
 
 def model_state(model: GbdtModel) -> dict:
     """The model as plain containers for a skops file (sklearn_files.save_state)."""
-    return {"estimator": model.estimator, "columns": list(model.columns), "settings": dataclasses.asdict(model.settings)}
+    return {"estimator": model.estimator, "columns": list(model.columns)}
 
 
 def model_from_state(state: dict) -> GbdtModel:
-    return GbdtModel(state["estimator"], list(state["columns"]), GbdtSettings(**state["settings"]))
+    # Older files also hold a "settings" entry: it repeated the estimator's own parameters and is not read.
+    return GbdtModel(state["estimator"], list(state["columns"]))
 
 
 def _matrix(features: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -93,8 +59,9 @@ def _matrix(features: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return features.to_numpy(dtype=np.float64)
 
 
-def fit_gbdt(features: pd.DataFrame, labels, settings: GbdtSettings) -> GbdtModel:
-    """Fit on the rows of `features` (labels 0/1/2) and on their A/B-swapped copies."""
+def fit_gbdt(features: pd.DataFrame, labels, params: GbdtParams, seed: int) -> GbdtModel:
+    """Fit on the rows of `features` (labels 0/1/2) and on their A/B-swapped copies; `seed` is the
+    estimator's random_state."""
     labels = np.asarray(labels, dtype=np.int64)
     if len(labels) != len(features):
         raise ValueError(f"{len(features)} feature rows but {len(labels)} labels")
@@ -105,12 +72,12 @@ def fit_gbdt(features: pd.DataFrame, labels, settings: GbdtSettings) -> GbdtMode
     x = np.concatenate([_matrix(features, columns), _matrix(swap_feature_frame(features), columns)])
     y = np.concatenate([labels, swap_labels(labels)])
     estimator = HistGradientBoostingClassifier(
-        loss="log_loss", learning_rate=settings.learning_rate, max_iter=settings.max_iter,
-        max_leaf_nodes=settings.max_leaf_nodes, min_samples_leaf=settings.min_samples_leaf,
-        l2_regularization=settings.l2_regularization, early_stopping=settings.early_stopping,
-        random_state=settings.seed)
+        loss="log_loss", learning_rate=params.learning_rate, max_iter=params.max_iter,
+        max_leaf_nodes=params.max_leaf_nodes, min_samples_leaf=params.min_samples_leaf,
+        l2_regularization=params.l2_regularization, early_stopping=False,  # see the module docstring
+        random_state=seed)
     estimator.fit(x, y)
-    return GbdtModel(estimator=estimator, columns=columns, settings=settings)
+    return GbdtModel(estimator=estimator, columns=columns)
 
 
 def _raw_probs(model: GbdtModel, features: pd.DataFrame) -> np.ndarray:
@@ -125,16 +92,17 @@ def predict_gbdt(model: GbdtModel, features: pd.DataFrame) -> np.ndarray:
     return (forward + backward) / 2.0
 
 
-def cross_fit(rows: pd.DataFrame, features: pd.DataFrame, settings: GbdtSettings, valid_folds: list[int],
+def cross_fit(rows: pd.DataFrame, features: pd.DataFrame, params: GbdtParams, seed: int, valid_folds: list[int],
               test_features: pd.DataFrame | None = None) -> CrossFit:
-    """Out-of-fold and test probabilities of one model per validation fold (`crossfit.cross_fit`).
-    `features` holds one row per row of `rows` (columns fold and label), in the same order."""
+    """Out-of-fold and test probabilities of one model per validation fold (`crossfit.cross_fit`), each
+    fitted by `fit_gbdt(..., params, seed)`. `features` holds one row per row of `rows` (columns fold and
+    label), in the same order."""
     if len(features) != len(rows):
         raise ValueError(f"{len(rows)} rows but {len(features)} feature rows")
     labels = rows["label"].to_numpy(dtype=np.int64)
     return crossfit.cross_fit(
         rows, valid_folds,
-        fit=lambda train: fit_gbdt(features.iloc[train], labels[train], settings),
+        fit=lambda train: fit_gbdt(features.iloc[train], labels[train], params, seed),
         predict=lambda model, valid: predict_gbdt(model, features.iloc[valid]),
         predict_test=None if test_features is None else lambda model: predict_gbdt(model, test_features),
         desc="gbdt folds")
@@ -142,7 +110,7 @@ def cross_fit(rows: pd.DataFrame, features: pd.DataFrame, settings: GbdtSettings
 
 def cross_fit_stage(params: Params, train: pd.DataFrame, valid_folds: list[int],
                     test: pd.DataFrame | None = None) -> CrossFit:
-    """The gbdt stage's cross-fit: settings from params (`settings_from_params`) on the hand_features
-    stage's tables (id, fold, label, then the features; test with the same columns)."""
-    return cross_fit(train[KEY_COLUMNS], train.drop(columns=KEY_COLUMNS), settings_from_params(params), valid_folds,
-                     None if test is None else test.drop(columns=KEY_COLUMNS))
+    """The gbdt stage's cross-fit: gbdt.* and base.seed on the hand_features stage's tables (id, fold,
+    label, then the features; test with the same columns)."""
+    return cross_fit(train[KEY_COLUMNS], train.drop(columns=KEY_COLUMNS), params.gbdt, params.base.seed,
+                     valid_folds, None if test is None else test.drop(columns=KEY_COLUMNS))

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from .collate import PairColumns, sorted_batches
 from .model import SiamesePreferenceModel
 from .checkpoint import load_checkpoint, model_from_checkpoint
+from .labels import N_CLASSES
 from .precision import Precision, autocast, resolve_device, resolve_precision
 from .swap import swap_probs
 
@@ -46,8 +47,8 @@ def predict_pairs(model: SiamesePreferenceModel, pairs: PairColumns, batch_size:
                   show_progress: bool = True) -> PairPredictions:
     """Predict every pair, longest first so memory peaks on the first batch, results in input order."""
     model.eval()
-    forward = np.zeros((len(pairs), 3), dtype=np.float64)
-    swapped = np.zeros((len(pairs), 3), dtype=np.float64)
+    forward = np.zeros((len(pairs), N_CLASSES), dtype=np.float64)
+    swapped = np.zeros((len(pairs), N_CLASSES), dtype=np.float64)
     for index in tqdm(sorted_batches(pairs.lengths(), batch_size), desc=desc, unit="batch",
                       disable=not show_progress, leave=False):
         batch = {k: v.to(device) for k, v in pairs.batch(index, pad_token_id, precision.pad_to_multiple_of).items()}

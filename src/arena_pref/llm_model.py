@@ -30,6 +30,7 @@ from .backbone import _load
 from .checkpoint import save_atomic
 from .collate import SequenceColumns, sorted_batches
 from .infer import PairPredictions, _softmax64
+from .labels import N_CLASSES
 from .loop import ModelIO
 from .params import LlmParams
 from .precision import Precision, autocast
@@ -109,7 +110,7 @@ class LlmPairClassifier(nn.Module):
     def __init__(self, backbone: nn.Module, hidden_size: int):
         super().__init__()
         self.backbone = backbone
-        self.head = nn.Linear(hidden_size, 3)
+        self.head = nn.Linear(hidden_size, N_CLASSES)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -180,7 +181,7 @@ def predict_sequences(model: nn.Module, columns: SequenceColumns, batch_size: in
                       show_progress: bool = True) -> np.ndarray:
     """(n, 3) float64 probabilities of every sequence, longest batch first, in input order."""
     model.eval()
-    probs = np.zeros((len(columns), 3), dtype=np.float64)
+    probs = np.zeros((len(columns), N_CLASSES), dtype=np.float64)
     for index in tqdm(sorted_batches(columns.lengths(), batch_size), desc=desc, unit="batch",
                       disable=not show_progress, leave=False):
         batch = {k: v.to(device) for k, v in columns.batch(index, pad_token_id, precision.pad_to_multiple_of).items()}

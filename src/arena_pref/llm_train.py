@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .crossfit import KEY_COLUMNS, N_CLASSES, CrossFit
+from .crossfit import KEY_COLUMNS, CrossFit
 from .distributed import SINGLE, DistContext, barrier
 from .files import write_json
 from .folds import fold_dir, split_fold
+from .labels import N_CLASSES
 from .live import train_logged
 from .llm_model import LLM_IO, build_llm_classifier, load_adapters, load_trainable_state, predict_judged
 from .llm_text import JudgeLayout, encode_judge_rows

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
-from .data import LABEL_NAMES
+from .labels import CLASSES, LABEL_COLUMNS, N_CLASSES
 
 
 def row_log_losses(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -28,12 +28,12 @@ def kaggle_log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
 def score(labels: np.ndarray, probs: np.ndarray) -> dict:
     """Log loss, accuracy and per-class precision / recall / F1 / mean predicted probability."""
     predicted = probs.argmax(axis=1)
-    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=[0, 1, 2],
+    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=list(CLASSES),
                                                                      zero_division=0)
     per_class = {
         name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
                "support": int(support[i]), "mean_prob": float(probs[:, i].mean())}
-        for i, name in enumerate(LABEL_NAMES)
+        for i, name in enumerate(LABEL_COLUMNS)
     }
     return {"log_loss": kaggle_log_loss(labels, probs), "accuracy": float((predicted == labels).mean()),
             "per_class": per_class}
@@ -46,18 +46,18 @@ def flip_rate(forward: np.ndarray, swapped_back: np.ndarray) -> float:
 
 def confusion_rows(labels: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
     """One row per pair (actual, predicted class names): the input of DVC's confusion template."""
-    names = np.asarray(LABEL_NAMES)
+    names = np.asarray(LABEL_COLUMNS)
     return pd.DataFrame({"actual": names[labels], "predicted": names[probs.argmax(axis=1)]})
 
 
 def calibration_table(labels: np.ndarray, probs: np.ndarray, bins: int) -> pd.DataFrame:
     """Reliability curve of the top prediction: per confidence bin, mean confidence vs accuracy.
 
-    Bins are equal-width on [1/3, 1] (a 3-class argmax is never below 1/3); empty bins are left out.
+    Bins are equal-width on [1/N_CLASSES, 1] (an argmax is never below 1/N_CLASSES); empty bins are left out.
     """
     confidence = probs.max(axis=1)
     correct = probs.argmax(axis=1) == labels
-    edges = np.linspace(1.0 / 3.0, 1.0, bins + 1)
+    edges = np.linspace(1.0 / N_CLASSES, 1.0, bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
     rows = [{"confidence": float(confidence[which == b].mean()), "accuracy": float(correct[which == b].mean()),
              "count": int((which == b).sum())} for b in range(bins) if (which == b).any()]

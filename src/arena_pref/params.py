@@ -80,21 +80,29 @@ class TrainParams:
 
 @dataclass(frozen=True)
 class GbdtParams:
+    """The feature model's HistGradientBoostingClassifier (arena_pref.gbdt). The values in params.yaml
+    were chosen by 5-fold CV on 1.4k labelled rows (about 1.1k training rows per fold, 2.2k with the
+    swapped copies): 4-leaf trees, a low learning rate, and about 200 rounds, where the validation log
+    loss is flat (175-250) before it starts to rise."""
+
     learning_rate: float
     max_iter: int
     max_leaf_nodes: int
-    min_samples_leaf: int
+    min_samples_leaf: int  # counts the swapped copies too: 50 is about 25 original pairs
     l2_regularization: float
 
 
 @dataclass(frozen=True)
 class TfidfParams:
+    """The text model (arena_pref.tfidf); params.yaml's values were chosen by 5-fold CV on the 1.4k rows
+    of data/sample (docs/results.md)."""
+
     analyzer: str
     ngram_min: int
     ngram_max: int
     min_df: int
     max_features: int
-    C: float
+    C: float  # inverse L2 strength of the logistic regression
 
 
 @dataclass(frozen=True)

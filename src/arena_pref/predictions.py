@@ -13,15 +13,15 @@ import pandas as pd
 
 from .crossfit import CrossFit
 from .csvfile import read_table, require_columns
-from .data import LABEL_NAMES
 from .errors import DataError
 from .files import write_json
+from .labels import LABEL_COLUMNS
 from .metrics import fold_spread, score
 
 
 def probs_frame(ids, probs: np.ndarray, **extra_columns) -> pd.DataFrame:
     frame = pd.DataFrame({"id": [str(i) for i in ids], **extra_columns})
-    frame[list(LABEL_NAMES)] = np.asarray(probs, dtype=np.float64)
+    frame[list(LABEL_COLUMNS)] = np.asarray(probs, dtype=np.float64)
     return frame
 
 
@@ -41,7 +41,7 @@ def read_probs(path: str | Path) -> pd.DataFrame:
     probability in [0, 1], an integer fold or label), an empty or repeated id, is a DataError naming the
     file, row and column."""
     table = read_table(path)
-    require_columns(path, table.header, ("id", *LABEL_NAMES))
+    require_columns(path, table.header, ("id", *LABEL_COLUMNS))
     if not table.rows:
         raise DataError(path, "has a header but no rows")
     frame = pd.DataFrame(table.rows, columns=table.header, dtype=object)
@@ -56,7 +56,7 @@ def read_probs(path: str | Path) -> pd.DataFrame:
         if column == "id":
             continue
         numbers = pd.to_numeric(frame[column], errors="coerce")
-        if column in LABEL_NAMES:
+        if column in LABEL_COLUMNS:
             bad = ~numbers.between(0.0, 1.0)  # NaN (not a number, "nan", "") is not between either
             expected = "a probability in [0, 1]"
         elif column in INT_COLUMNS:
@@ -74,7 +74,7 @@ def read_probs(path: str | Path) -> pd.DataFrame:
 
 
 def probs_of(frame: pd.DataFrame) -> np.ndarray:
-    return frame[list(LABEL_NAMES)].to_numpy(dtype=np.float64)
+    return frame[list(LABEL_COLUMNS)].to_numpy(dtype=np.float64)
 
 
 def align_to(frame: pd.DataFrame, ids: pd.Series, path: str | Path) -> pd.DataFrame:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .data import LABEL_NAMES
 from .errors import InputError
+from .labels import LABEL_COLUMNS, N_CLASSES
 
 SUM_TOLERANCE = 1e-6
 
@@ -29,9 +29,9 @@ def _as_table(probs, ids: list[str]) -> np.ndarray:
                 values = np.asarray(row, dtype=np.float64)
             except (ValueError, TypeError):
                 raise SubmissionError(f"row {i} (id {row_id}) is not a list of numbers: {row!r}") from None
-            if values.shape != (3,):
-                raise SubmissionError(f"row {i} (id {row_id}) holds {values.size} values, expected 3 "
-                                      f"(winner_model_a, winner_model_b, winner_tie)") from None
+            if values.shape != (N_CLASSES,):
+                raise SubmissionError(f"row {i} (id {row_id}) holds {values.size} values, expected {N_CLASSES} "
+                                      f"({', '.join(LABEL_COLUMNS)})") from None
         raise SubmissionError(f"probabilities are not a table of numbers ({err})") from None
 
 
@@ -54,14 +54,14 @@ def build_submission(ids: Sequence[str], probs: np.ndarray, expected_ids: Sequen
         raise SubmissionError(f"prediction ids differ from the test file: {len(missing)} missing "
                               f"(e.g. {missing[:3]}), {len(extra)} extra (e.g. {extra[:3]})")
     probs = _as_table(probs, ids)
-    if probs.shape != (len(ids), 3):
-        raise SubmissionError(f"expected probabilities of shape ({len(ids)}, 3), got {probs.shape}")
+    if probs.shape != (len(ids), N_CLASSES):
+        raise SubmissionError(f"expected probabilities of shape ({len(ids)}, {N_CLASSES}), got {probs.shape}")
     bad = ~np.isfinite(probs).all(axis=1) | (probs < 0).any(axis=1) | (np.abs(probs.sum(axis=1) - 1) > SUM_TOLERANCE)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise SubmissionError(f"{int(bad.sum())} rows are not finite probabilities summing to 1, "
                               f"e.g. id {ids[first]}: {probs[first].tolist()}")
-    frame = pd.DataFrame(probs, columns=list(LABEL_NAMES))
+    frame = pd.DataFrame(probs, columns=list(LABEL_COLUMNS))
     frame.insert(0, "id", ids)
     return frame.set_index("id").loc[list(expected_ids)].reset_index()
 

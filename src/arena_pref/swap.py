@@ -1,7 +1,7 @@
 """Swap A and B: of a label, of a probability vector, of a featurized pair.
 
-Label order everywhere is (A wins, B wins, tie) = (0, 1, 2). Swapping exchanges the two win classes
-and leaves a tie a tie; swapping twice is the identity.
+Labels and probability columns are in the class order of arena_pref.labels. Swapping exchanges the
+two win classes and leaves a tie a tie; swapping twice is the identity.
 """
 
 from __future__ import annotations
@@ -9,12 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-A_WINS, B_WINS, TIE = 0, 1, 2
+from .labels import A_WINS, B_WINS, TIE
+
 SWAPPED_CLASS = (B_WINS, A_WINS, TIE)  # SWAPPED_CLASS[label] is the label after swapping
 
 
 def swap_label(label: int) -> int:
-    """Label of the pair with A and B exchanged; -1 (unknown) stays -1."""
+    """Label of the pair with A and B exchanged; labels.NO_LABEL (unknown) stays as it is."""
     return label if label < 0 else SWAPPED_CLASS[label]
 
 

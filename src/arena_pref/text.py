@@ -1,4 +1,5 @@
-"""Token-budget truncation of conversations: pure functions on token-id lists.
+"""Conversations as text: one side's turns as one text (`join_turns`), and token-budget truncation
+(pure functions on token-id lists).
 
 A side of a pair is the conversation seen by one model: prompt turn 1, that model's answer 1, prompt
 turn 2, answer 2, ... Long sides are cut to a token budget that
@@ -17,6 +18,16 @@ ASSISTANT_MARKER = "\nAssistant: "
 # Shares multiply counts in floating point (25 * 0.28 == 7.000000000000001); rounding the product to
 # this many decimals before ceil/floor keeps an exact product from gaining or losing a token.
 _SHARE_DECIMALS = 9
+
+
+def join_turns(turns) -> str:
+    """The turns of one side (a sequence of strings) as one text, a blank line between turns: how the
+    hand features, the tfidf member and the bias report read a side.
+
+    >>> join_turns(["Hi.", "Bye."])
+    'Hi.\\n\\nBye.'
+    """
+    return "\n\n".join(turns)
 
 
 def head_tail(ids: list[int], keep: int, head_share: float) -> list[int]:

@@ -9,12 +9,12 @@ regression reads it.
 Symmetric like the feature model: trained on every row and its A/B-swapped copy, and the prediction
 is the mean of the forward and the swapped-back prediction, so
     predict_tfidf(model, swapped rows) == swap_probs(predict_tfidf(model, rows)).
-The vocabulary and IDF weights are fitted on the training rows' answers only.
+The vocabulary and IDF weights are fitted on the training rows' answers only. The hyper-parameters
+are params.yaml's tfidf section (params.TfidfParams, range-checked there).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,39 +25,9 @@ from sklearn.linear_model import LogisticRegression
 
 from . import crossfit
 from .crossfit import CrossFit, check_class_labels, class_probs
-from .features import TURN_SEPARATOR
-from .params import TFIDF_ANALYZERS, Params
+from .params import Params, TfidfParams
 from .swap import swap_labels, swap_probs
-
-
-@dataclass(frozen=True)
-class TfidfSettings:
-    """Defaults chosen by 5-fold CV on the 1.4k rows of data/sample (docs/results.md); C is the inverse L2
-    strength of the logistic regression."""
-
-    analyzer: str = "char_wb"
-    ngram_min: int = 2
-    ngram_max: int = 4
-    min_df: int = 5
-    max_features: int = 20000
-    C: float = 0.3
-
-    def __post_init__(self):
-        checks = [
-            (self.analyzer in TFIDF_ANALYZERS, f"analyzer must be one of {TFIDF_ANALYZERS}"),
-            (1 <= self.ngram_min <= self.ngram_max, "need 1 <= ngram_min <= ngram_max"),
-            (self.min_df >= 1, "min_df must be >= 1"),
-            (self.max_features >= 1, "max_features must be >= 1"),
-            (self.C > 0, "C must be > 0"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"TfidfSettings: {message}")
-
-
-def settings_from_params(params: Params) -> TfidfSettings:
-    """The tfidf stage's settings: tfidf.*, field for field."""
-    return TfidfSettings(**dataclasses.asdict(params.tfidf))
+from .text import join_turns
 
 
 @dataclass
@@ -78,7 +48,7 @@ def model_from_state(state: dict) -> TfidfModel:
 def answer_texts(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
     """(texts of side A, texts of side B) of clean rows (response_a / response_b: sequences of turns)."""
     def join(column: str) -> list[str]:
-        return [TURN_SEPARATOR.join(turns) for turns in rows[column]]
+        return [join_turns(turns) for turns in rows[column]]
     return join("response_a"), join("response_b")
 
 
@@ -87,21 +57,21 @@ def _pair_matrix(x_first: sp.csr_matrix, x_second: sp.csr_matrix) -> sp.csr_matr
     return sp.hstack([difference, abs(difference)]).tocsr()
 
 
-def fit_tfidf(rows: pd.DataFrame, labels, settings: TfidfSettings) -> TfidfModel:
+def fit_tfidf(rows: pd.DataFrame, labels, params: TfidfParams) -> TfidfModel:
     """Fit the vocabulary on these rows' answers and the classifier on the rows and their swapped copies."""
     labels = np.asarray(labels, dtype=np.int64)
     if len(labels) != len(rows) or len(rows) == 0:
         raise ValueError(f"{len(rows)} rows and {len(labels)} labels: need the same, non-zero number")
     check_class_labels(labels)
     texts_a, texts_b = answer_texts(rows)
-    vectorizer = TfidfVectorizer(analyzer=settings.analyzer, ngram_range=(settings.ngram_min, settings.ngram_max),
-                                 min_df=settings.min_df, max_features=settings.max_features, sublinear_tf=True,
+    vectorizer = TfidfVectorizer(analyzer=params.analyzer, ngram_range=(params.ngram_min, params.ngram_max),
+                                 min_df=params.min_df, max_features=params.max_features, sublinear_tf=True,
                                  dtype=np.float64)
     vectorizer.fit(texts_a + texts_b)
     x_a, x_b = vectorizer.transform(texts_a), vectorizer.transform(texts_b)
     x = sp.vstack([_pair_matrix(x_a, x_b), _pair_matrix(x_b, x_a)])
     y = np.concatenate([labels, swap_labels(labels)])
-    classifier = LogisticRegression(C=settings.C, max_iter=5000)
+    classifier = LogisticRegression(C=params.C, max_iter=5000)
     classifier.fit(x, y)
     return TfidfModel(vectorizer=vectorizer, classifier=classifier)
 
@@ -115,14 +85,14 @@ def predict_tfidf(model: TfidfModel, rows: pd.DataFrame) -> np.ndarray:
     return (forward + backward) / 2.0
 
 
-def cross_fit(rows: pd.DataFrame, settings: TfidfSettings, valid_folds: list[int],
+def cross_fit(rows: pd.DataFrame, params: TfidfParams, valid_folds: list[int],
               test_rows: pd.DataFrame | None = None) -> CrossFit:
     """Out-of-fold and test probabilities of one model per validation fold (`crossfit.cross_fit`);
     `rows` are clean rows with columns fold and label."""
     labels = rows["label"].to_numpy(dtype=np.int64)
     return crossfit.cross_fit(
         rows, valid_folds,
-        fit=lambda train: fit_tfidf(rows.iloc[train], labels[train], settings),
+        fit=lambda train: fit_tfidf(rows.iloc[train], labels[train], params),
         predict=lambda model, valid: predict_tfidf(model, rows.iloc[valid]),
         predict_test=None if test_rows is None else lambda model: predict_tfidf(model, test_rows),
         desc="tfidf folds")
@@ -130,6 +100,5 @@ def cross_fit(rows: pd.DataFrame, settings: TfidfSettings, valid_folds: list[int
 
 def cross_fit_stage(params: Params, train: pd.DataFrame, valid_folds: list[int],
                     test: pd.DataFrame | None = None) -> CrossFit:
-    """The tfidf stage's cross-fit: settings from params (`settings_from_params`) on the prepare stage's
-    clean rows."""
-    return cross_fit(train, settings_from_params(params), valid_folds, test)
+    """The tfidf stage's cross-fit: tfidf.* on the prepare stage's clean rows."""
+    return cross_fit(train, params.tfidf, valid_folds, test)
