@@ -4,7 +4,7 @@ predicts every fold, and the out-of-fold probabilities of all variants go to one
 
     # featurize once through the pipeline, e.g. the README's 5-fold command with 512 tokens per side:
     dvc exp run -S featurize.max_tokens_per_side=512 ...
-    python bench/gpu_sweep.py --features data/features/train.parquet --set model.backbone=$MINILM \\
+    python bench/gpu_sweep.py --features data/token_ids/train.parquet --set model.backbone=$MINILM \\
         --variant base --variant lr5e-5 train.lr=5.0e-5 --variant seed1 base.seed=1 --out sweep_oof.csv
 
 Base settings: params.yaml (--params), with --set KEY=VALUE overrides; each --variant NAME [KEY=VALUE

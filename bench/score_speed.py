@@ -2,7 +2,7 @@
 in one process, on the same rows, interleaved repeat by repeat so that load from other processes hits
 both alike.
 
-    python bench/score_speed.py --bundle bundle --models models --csv data/sample/train.csv --rows 256
+    python bench/score_speed.py --bundle models/bundle --models models/siamese --csv data/sample/train.csv --rows 256
 
 Timed paths (median seconds over --repeats, each from rows read by data.read_rows to probabilities):
   stage            what src/predict.py does on the featurize stage's pairs: per fold load_for_inference

@@ -1,6 +1,6 @@
 """Stage evaluate: score the best checkpoint of each trained fold on its validation rows.
 
-    python src/evaluate.py --features data/features --models models --out-dir metrics/evaluate \
+    python src/evaluate.py --features data/token_ids --models models/siamese --out-dir metrics/evaluate \
         --oof data/predictions/oof_siamese.csv
 Writes metrics.json (pooled out-of-fold log loss, accuracy, per-class figures, with and without swap
 TTA, swap flip rate, calibration error; per fold and mean/std across folds), confusion.csv and

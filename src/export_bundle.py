@@ -1,12 +1,12 @@
 """Stage bundle: the trained run as one self-contained directory that scores new rows anywhere.
 
-    python src/export_bundle.py --models models --fitted fitted --features data/features \
+    python src/export_bundle.py --models models/siamese --fitted models --features data/token_ids \
         --predictions data/predictions --metrics metrics --out bundle
 Packs every member the ensemble stage blended (arena_pref.members): the siamese fold checkpoints as
 safetensors with the backbone's config and tokenizer, the gbdt and tfidf fold models as skops files; the
 ensemble's blend, and a blend per subset of members fitted on the same out-of-fold rows (for scoring
 with fewer members); the text settings, params, package versions and CV figures; a SHA-256 manifest
-(arena_pref.bundle). Score with `arena-pref score bundle test.csv -o submission.csv` or arena_pref.Scorer.
+(arena_pref.bundle). Score with `arena-pref score models/bundle test.csv -o submission.csv` or arena_pref.Scorer.
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """Stage featurize: clean rows -> token ids of both sides, plus swapped copies of training pairs.
 
-    python src/featurize.py --in-dir data/prepared --out-dir data/features
+    python src/featurize.py --in-dir data/prepared --out-dir data/token_ids
 Reads featurize.* and model.backbone / model.revision (for the tokenizer) from params.yaml.
 Writes train.parquet and test.parquet (id, fold, label, swapped, a_ids, b_ids) and meta.json.
 """

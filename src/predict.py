@@ -1,6 +1,6 @@
 """Stage predict: test pairs -> probabilities from the siamese model, averaged over the trained folds.
 
-    python src/predict.py --features data/features --models models --out data/predictions/test_siamese.csv
+    python src/predict.py --features data/token_ids --models models/siamese --out data/predictions/test_siamese.csv
 Each fold's best checkpoint predicts every test pair (swap TTA by predict.tta); the fold models'
 probabilities are averaged. The ensemble stage turns this into submission.csv.
 """

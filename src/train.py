@@ -1,8 +1,8 @@
 """Stage train: fine-tune the siamese model for validation fold train.fold, or for every fold (-1).
 
-    python src/train.py --features data/features --models models --live-dir metrics/train
+    python src/train.py --features data/token_ids --models models/siamese --live-dir metrics/train
 Reads base.seed, model.* and train.* from params.yaml. Per validation fold k it writes
-models/fold_k/best.pt (lowest validation loss), models/fold_k/last.pt (with optimizer state, for
+models/siamese/fold_k/best.pt (lowest validation loss), models/siamese/fold_k/last.pt (with optimizer state, for
 resuming) and DVCLive logs of loss and accuracy under metrics/train/fold_k.
 
 With train.resume, a rerun after a crash or kill continues from the last checkpoints when they belong

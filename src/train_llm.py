@@ -1,10 +1,10 @@
 """Stage llm: a decoder LLM with LoRA as a 3-way judge, on the same folds as the other members.
 
     python -m torch.distributed.run --standalone --nproc_per_node 1 src/train_llm.py --prepared data/prepared \
-        --models models_llm --live-dir metrics/llm_train --out-dir metrics/llm \
+        --models models/llm --live-dir metrics/llm_train --out-dir metrics/llm \
         --oof data/predictions/oof_llm.csv --test data/predictions/test_llm.csv
 Reads base.seed, train.fold and llm.* from params.yaml (docs/llm.md). Per validation fold k: trains LoRA
-adapters and a head (models_llm/fold_k/best.safetensors, last.pt for resuming after a kill, DVCLive curves
+adapters and a head (models/llm/fold_k/best.safetensors, last.pt for resuming after a kill, DVCLive curves
 under metrics/llm_train/fold_k), then predicts fold k and the test rows with swap TTA. With llm.enabled
 false it writes empty placeholders and loads no model.
 """

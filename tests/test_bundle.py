@@ -122,15 +122,15 @@ def cli_score(bundle: Path, test_csv: Path, out: Path) -> subprocess.CompletedPr
 def altered_copy(pipeline_repo, tmp_path: Path) -> tuple[Path, Path]:
     path, _ = pipeline_repo
     bundle = tmp_path / "bundle"
-    shutil.copytree(path / "bundle", bundle)
+    shutil.copytree(path / "models/bundle", bundle)
     return bundle, path / "data/raw/test.csv"
 
 
 @pytest.mark.slow
 def test_pipeline_bundle_holds_every_part(pipeline_repo):
     path, _ = pipeline_repo
-    description = verify_bundle(path / "bundle")
-    files = set(json.loads((path / "bundle/manifest.json").read_text())["files"])
+    description = verify_bundle(path / "models/bundle")
+    files = set(json.loads((path / "models/bundle/manifest.json").read_text())["files"])
     for fold in range(3):
         assert {f"siamese/fold_{fold}.safetensors", f"gbdt/fold_{fold}.skops", f"tfidf/fold_{fold}.skops"} <= files
     assert {"backbone/config.json", "backbone/tokenizer_config.json", "bundle.json"} <= files

@@ -93,7 +93,7 @@ def test_pull_in_a_fresh_clone_restores_identical_outputs(round_trip):
     pushed = _digests(path, outputs)
     pulled = _digests(clone, outputs)
     assert any(name.startswith("data/prepared/") for name in pushed)
-    assert any(name.startswith("data/features/") for name in pushed)
+    assert any(name.startswith("data/token_ids/") for name in pushed)
     assert any(name.startswith("models/") and name.endswith(".pt") for name in pushed)
     assert pulled == pushed
     # Nothing to rerun in the clone but prepare, which is always_changed (it re-reads its input files,

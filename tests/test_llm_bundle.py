@@ -31,7 +31,7 @@ def test_bundle_round_trip_matches_the_stage_predictions(tiny_qwen2_dir, tmp_pat
                        "precision": "fp32", "device": "cpu", "predict_batch_size": 2})
     params = parse_params(raw)
     precision = resolve_precision("fp32", CPU)
-    models = tmp_path / "models_llm"
+    models = tmp_path / "models/llm"
     fold_models = {}
     for fold in (0, 1):  # two folds with different adapters, as the stage would leave them
         model = build_llm_classifier(params.llm, params.base.seed, CPU, precision)

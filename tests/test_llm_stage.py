@@ -40,7 +40,7 @@ def _stage_dir(root: Path, backbone: Path, **llm) -> Path:
 
 def _run(cwd: Path, *launcher: str) -> None:
     command = [sys.executable, *launcher, str(ROOT / "src" / "train_llm.py"), "--prepared", "prepared",
-               "--models", "models_llm", "--live-dir", "live", "--out-dir", "metrics",
+               "--models", "models/llm", "--live-dir", "live", "--out-dir", "metrics",
                "--oof", "oof_llm.csv", "--test", "test_llm.csv"]
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -65,7 +65,7 @@ def test_two_processes_match_one_process_and_write_one_set_of_outputs(tmp_path, 
         oof = pd.read_csv(run / "oof_llm.csv", dtype={"id": str})
         assert len(oof) == 8 and (oof["fold"] == 0).all()
         assert pd.read_csv(run / "test_llm.csv", dtype={"id": str})["id"].tolist() == ["7", "3"]
-        assert sorted(p.name for p in (run / "models_llm").rglob("*") if p.is_file()) == ["best.safetensors",
+        assert sorted(p.name for p in (run / "models/llm").rglob("*") if p.is_file()) == ["best.safetensors",
                                                                                            "last.pt"]
     probs = ["winner_model_a", "winner_model_b", "winner_tie"]
     pd.testing.assert_frame_equal(pd.read_csv(single / "oof_llm.csv")[probs], pd.read_csv(double / "oof_llm.csv")[probs],

@@ -29,7 +29,7 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def scorer(pipeline_repo) -> Scorer:
     path, _ = pipeline_repo
-    return Scorer.load(path / "bundle", device="cpu")
+    return Scorer.load(path / "models/bundle", device="cpu")
 
 
 def test_scorer_reproduces_the_pipelines_submission(pipeline_repo, scorer):
@@ -53,7 +53,7 @@ def test_each_member_alone_reproduces_its_stage_before_the_blend(pipeline_repo, 
 
 def test_a_subset_uses_its_own_blend_fitted_on_out_of_fold_rows(pipeline_repo):
     path, _ = pipeline_repo
-    siamese = Scorer.load(path / "bundle", device="cpu", members=["siamese"])
+    siamese = Scorer.load(path / "models/bundle", device="cpu", members=["siamese"])
     blend = next(b for b in siamese.description["blends"] if b["members"] == ["siamese"])
     assert siamese.blend.weights == (1.0,) and siamese.blend.temperature == blend["temperature"]
     rows, _ = read_rows(path / "data/raw/test.csv", labelled=False)
@@ -63,7 +63,7 @@ def test_a_subset_uses_its_own_blend_fitted_on_out_of_fold_rows(pipeline_repo):
     expected /= expected.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(siamese.predict_rows(rows), expected, rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match=r"members \['llm'\]: this bundle holds \['siamese', 'gbdt', 'tfidf'\]"):
-        Scorer.load(path / "bundle", members=["llm"])
+        Scorer.load(path / "models/bundle", members=["llm"])
 
 
 def test_compare_takes_strings_or_turns_and_agrees_with_predict(pipeline_repo, scorer):
@@ -92,7 +92,7 @@ def test_predict_reports_bad_cells_like_the_prepare_stage(scorer):
 def test_cli_writes_the_same_submission(pipeline_repo, tmp_path):
     path, _ = pipeline_repo
     out = tmp_path / "sub.csv"
-    done = cli("score", str(path / "bundle"), str(path / "data/raw/test.csv"), "-o", str(out), "--device", "cpu",
+    done = cli("score", str(path / "models/bundle"), str(path / "data/raw/test.csv"), "-o", str(out), "--device", "cpu",
                "--batch-size", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     written = pd.read_csv(out, dtype={"id": str})
@@ -107,7 +107,7 @@ def test_cli_bad_input_names_file_row_and_column_and_writes_nothing(pipeline_rep
     bad = tmp_path / "bad.csv"
     bad.write_text('id,prompt,response_a,response_b\n1,"[""q""]","[""a""]","[""b""]"\n2,"[""q""]",oops,"[""b""]"\n')
     out = tmp_path / "sub.csv"
-    done = cli("score", str(path / "bundle"), str(bad), "-o", str(out), cwd=tmp_path)
+    done = cli("score", str(path / "models/bundle"), str(bad), "-o", str(out), cwd=tmp_path)
     assert done.returncode == 1
     assert f"{bad}, row 2, column 'response_a': not valid JSON" in done.stderr, done.stderr[-2000:]
     assert not out.exists() and list(tmp_path.iterdir()) == [bad]
@@ -116,8 +116,8 @@ def test_cli_bad_input_names_file_row_and_column_and_writes_nothing(pipeline_rep
 def test_score_speed_bench_checks_equality_and_ends_with_its_line(pipeline_repo):
     path, _ = pipeline_repo
     repo = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, str(repo / "bench" / "score_speed.py"), "--bundle", str(path / "bundle"),
-                           "--models", str(path / "models"), "--csv", str(path / "data/raw/train.csv"), "--rows", "6",
+    done = subprocess.run([sys.executable, str(repo / "bench" / "score_speed.py"), "--bundle", str(path / "models/bundle"),
+                           "--models", str(path / "models/siamese"), "--csv", str(path / "data/raw/train.csv"), "--rows", "6",
                            "--repeats", "1", "--device", "cpu"], cwd=repo, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert re.search(r"6 pairs, 3 fold model\(s\), TTA True, device cpu; bundle == stage within", done.stdout)

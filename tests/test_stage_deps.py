@@ -117,6 +117,9 @@ def test_stage_lists_the_python_files_it_runs(name):
     needed = set().union(*(python_deps(ROOT / script) for script in _scripts(stage["cmd"])))
     missing = sorted(needed - _dep_paths(stage))
     assert not missing, f"dvc.yaml stage {name}: add to deps: {missing}"
+    # A listed module the stage no longer runs would rerun it for nothing after every change to that module.
+    stale = sorted(path for path in _dep_paths(stage) if path.endswith(".py") and path not in needed)
+    assert not stale, f"dvc.yaml stage {name}: remove from deps (not imported): {stale}"
 
 
 def test_import_walk_follows_relative_package_and_submodule_imports(tmp_path):

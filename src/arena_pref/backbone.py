@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from .encode import SIDE_STATS
+from .side_stats import SIDE_STATS
 from .errors import InputError
 from .model import SiamesePreferenceModel
 from .params import ModelParams
@@ -67,7 +67,7 @@ def backbone_from_config(config_dict: dict):
 
 def pretrained_siamese(m: ModelParams, seed: int) -> SiamesePreferenceModel:
     """The pretrained encoder (`load_pretrained_backbone`) and a fresh head drawn from `seed`, reading the
-    side statistics (encode.SIDE_STATS) when `m.side_stats`."""
+    side statistics (side_stats.SIDE_STATS) when `m.side_stats`."""
     encoder = load_pretrained_backbone(m.backbone, m.revision, m.attention_dropout)
     torch.manual_seed(seed)  # the head's initial weights
     return SiamesePreferenceModel(encoder, m.head, m.dropout, len(SIDE_STATS) if m.side_stats else 0, m.stats_prior)

@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-# SIDE_STATS is imported here only for backbone.py, until it imports it from side_stats itself.
-from .side_stats import SIDE_STATS, side_stats  # noqa: F401
+from .side_stats import side_stats
 from .swap import swap_pairs
 from .text import ASSISTANT_MARKER, USER_MARKER, clip_chars, fit_conversation
 

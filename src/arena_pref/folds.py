@@ -42,5 +42,5 @@ def split_fold(pairs: pd.DataFrame, fold: int, train_on_swapped: bool = True) ->
 
 
 def fold_dir(root: str, fold: int) -> str:
-    """Where the outputs of one fold go (models/fold_0, metrics/train/fold_0, ...)."""
+    """Where the outputs of one fold go (models/siamese/fold_0, metrics/train/fold_0, ...)."""
     return f"{root}/fold_{fold}"

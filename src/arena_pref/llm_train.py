@@ -74,7 +74,7 @@ def run_fingerprint(params: Params, layout_meta: dict, world_size: int, fold: in
 
 @dataclass(frozen=True)
 class Paths:
-    models: Path  # models_llm: fold_k/best.safetensors, fold_k/last.pt
+    models: Path  # models/llm: fold_k/best.safetensors, fold_k/last.pt
     live: Path  # DVCLive curves per fold
 
 
