@@ -7,7 +7,6 @@ reports each member's and the blend's scores on the same rows (cross-fitted acro
 the blend fitted on all out-of-fold rows to the test predictions.
 """
 
-import argparse
 import logging
 
 import numpy as np
@@ -15,7 +14,7 @@ import pandas as pd
 
 from arena_pref.ensemble import apply_blend, cross_fitted_blend, fit_blend
 from arena_pref.errors import run_stage
-from arena_pref.files import setup_logging, write_json
+from arena_pref.files import stage_arguments, write_json
 from arena_pref.metrics import fold_spread, score
 from arena_pref.params import load_params
 from arena_pref.predictions import align_to, probs_frame, probs_of, read_probs, write_probs
@@ -40,13 +39,7 @@ def read_members(predictions: str, split: str, names: tuple[str, ...] = MEMBERS)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--predictions", required=True)
-    parser.add_argument("--prepared", required=True)
-    parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--submission", required=True)
-    args = parser.parse_args()
-    setup_logging()
+    args = stage_arguments(__doc__, "--predictions", "--prepared", "--out-dir", "--submission")
     params = load_params()
     names = members_of(params)
     oof, test = read_members(args.predictions, "oof", names), read_members(args.predictions, "test", names)

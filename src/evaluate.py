@@ -7,7 +7,6 @@ TTA, swap flip rate, calibration error; per fold and mean/std across folds), con
 calibration.csv (plots), and the out-of-fold predictions keyed by id.
 """
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pandas as pd
 
 from arena_pref.collate import PairColumns
 from arena_pref.errors import run_stage
-from arena_pref.files import read_json, setup_logging, write_json
+from arena_pref.files import read_json, stage_arguments, write_json
 from arena_pref.folds import fold_dir, split_fold, validation_folds
 from arena_pref.infer import PairPredictions, load_for_inference, predict_pairs
 from arena_pref.metrics import (calibration_table, confusion_rows, expected_calibration_error, flip_rate,
@@ -28,13 +27,7 @@ log = logging.getLogger("evaluate")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--features", required=True)
-    parser.add_argument("--models", required=True)
-    parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--oof", required=True)
-    args = parser.parse_args()
-    setup_logging()
+    args = stage_arguments(__doc__, "--features", "--models", "--out-dir", "--oof")
     params = load_params()
     pairs = pd.read_parquet(f"{args.features}/train.parquet")
     pad_token_id = read_json(f"{args.features}/meta.json")["pad_token_id"]

@@ -9,7 +9,6 @@ with fewer members); the text settings, params, package versions and CV figures;
 (arena_pref.bundle). Score with `arena-pref score models/bundle test.csv -o submission.csv` or arena_pref.Scorer.
 """
 
-import argparse
 import itertools
 import logging
 import shutil
@@ -22,7 +21,7 @@ import yaml
 from arena_pref.bundle import FORMAT_VERSION, package_versions, publish, write_manifest
 from arena_pref.ensemble import fit_blend
 from arena_pref.errors import run_stage
-from arena_pref.files import read_json, setup_logging, write_json
+from arena_pref.files import read_json, stage_arguments, write_json
 from arena_pref.folds import validation_folds
 from arena_pref.llm_bundle import export_llm
 from arena_pref.members import MEMBER_KINDS, SKLEARN_PREDICT, export_siamese, export_sklearn
@@ -62,16 +61,15 @@ def subset_blends(params, ensemble_metrics: dict, predictions: str) -> list[dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", required=True, help="the train stage's fold checkpoints")
-    parser.add_argument("--fitted", required=True, help="the gbdt and tfidf stages' fold models (<member>/fold_K.skops)")
-    parser.add_argument("--features", required=True, help="the featurize stage's output (meta.json, train.parquet)")
-    parser.add_argument("--predictions", required=True, help="the members' out-of-fold probabilities")
-    parser.add_argument("--metrics", required=True, help="the stages' metrics (evaluate, gbdt, tfidf, ensemble)")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--models-llm", required=True, help="the llm stage's fold adapters (with llm.enabled)")
-    args = parser.parse_args()
-    setup_logging()
+    args = stage_arguments(__doc__, "--models", "--fitted", "--features", "--predictions", "--metrics", "--out",
+                           "--models-llm", helps={
+        "--models": "the train stage's fold checkpoints",
+        "--fitted": "where the gbdt and tfidf stages' fold models are (<member>/fold_K.skops)",
+        "--features": "the featurize stage's output (meta.json, train.parquet)",
+        "--predictions": "the members' out-of-fold probabilities",
+        "--metrics": "the stages' metrics (evaluate, gbdt, tfidf, ensemble)",
+        "--models-llm": "the llm stage's fold adapters (with llm.enabled)",
+    })
     params = load_params()
     ensemble_metrics = read_json(f"{args.metrics}/ensemble/metrics.json")
     members = list(ensemble_metrics["blend"]["weights"])

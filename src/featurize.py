@@ -5,7 +5,6 @@ Reads featurize.* and model.backbone / model.revision (for the tokenizer) from p
 Writes train.parquet and test.parquet (id, fold, label, swapped, a_ids, b_ids) and meta.json.
 """
 
-import argparse
 import logging
 
 import pandas as pd
@@ -13,18 +12,14 @@ import pandas as pd
 from arena_pref.backbone import load_tokenizer
 from arena_pref.encode import encode_rows, with_swapped_copies
 from arena_pref.errors import run_stage
-from arena_pref.files import setup_logging, write_json, write_parquet
+from arena_pref.files import stage_arguments, write_json, write_parquet
 from arena_pref.params import load_params
 
 log = logging.getLogger("featurize")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--in-dir", required=True)
-    parser.add_argument("--out-dir", required=True)
-    args = parser.parse_args()
-    setup_logging()
+    args = stage_arguments(__doc__, "--in-dir", "--out-dir")
     params = load_params()
     settings = params.featurize
     tokenizer = load_tokenizer(params.model.backbone, params.model.revision)

@@ -5,24 +5,19 @@ Writes train.parquet and test.parquet: id, fold, label, then one column per feat
 computed from its own row alone, so computing them for all rows at once leaks nothing across folds.
 """
 
-import argparse
 import logging
 
 import pandas as pd
 
 from arena_pref.errors import run_stage
 from arena_pref.features import pair_features
-from arena_pref.files import setup_logging, write_parquet
+from arena_pref.files import stage_arguments, write_parquet
 
 log = logging.getLogger("hand_features")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--prepared", required=True)
-    parser.add_argument("--out-dir", required=True)
-    args = parser.parse_args()
-    setup_logging()
+    args = stage_arguments(__doc__, "--prepared", "--out-dir")
     for split in ("train", "test"):
         rows = pd.read_parquet(f"{args.prepared}/{split}.parquet")
         features = pair_features(rows)

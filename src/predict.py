@@ -5,7 +5,6 @@ Each fold's best checkpoint predicts every test pair (swap TTA by predict.tta); 
 probabilities are averaged. The ensemble stage turns this into submission.csv.
 """
 
-import argparse
 import logging
 
 import numpy as np
@@ -13,7 +12,7 @@ import pandas as pd
 
 from arena_pref.collate import PairColumns
 from arena_pref.errors import run_stage
-from arena_pref.files import read_json, setup_logging
+from arena_pref.files import read_json, stage_arguments
 from arena_pref.folds import fold_dir, validation_folds
 from arena_pref.infer import load_for_inference, predict_pairs
 from arena_pref.params import load_params
@@ -23,12 +22,7 @@ log = logging.getLogger("predict")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--features", required=True)
-    parser.add_argument("--models", required=True)
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    setup_logging()
+    args = stage_arguments(__doc__, "--features", "--models", "--out")
     params = load_params()
     test_pairs = pd.read_parquet(f"{args.features}/test.parquet")
     test = PairColumns(test_pairs)

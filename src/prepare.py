@@ -5,13 +5,12 @@ Reads data.*, prepare.n_folds and prepare.seed from params.yaml. Rows of data.ex
 fold -2: they train in every fold and are never validated on.
 """
 
-import argparse
 import logging
 from functools import partial
 
 from arena_pref.data import add_extra_rows, assign_folds, check_header, data_report, read_rows
 from arena_pref.errors import run_stage
-from arena_pref.files import setup_logging, write_json, write_parquet
+from arena_pref.files import stage_arguments, write_json, write_parquet
 from arena_pref.params import load_params
 from arena_pref.sources import local_copy
 
@@ -19,11 +18,7 @@ log = logging.getLogger("prepare")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--report", required=True)
-    args = parser.parse_args()
-    setup_logging()
+    args = stage_arguments(__doc__, "--out-dir", "--report")
     params = load_params()
 
     # A download must start like the CSV it stands for before it enters the cache.

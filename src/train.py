@@ -10,7 +10,6 @@ to the same run (same params and features): finished folds are kept, the interru
 Multi-GPU: dvc.yaml starts it with torchrun, train.nproc_per_node processes; rank 0 logs and checkpoints.
 """
 
-import argparse
 import logging
 import shutil
 from pathlib import Path
@@ -23,7 +22,7 @@ from arena_pref.collate import PairColumns
 from arena_pref.distributed import barrier, init_from_env, shutdown
 from arena_pref.errors import run_stage
 from arena_pref.estimate import log_estimate, run_seconds, seconds_per_token
-from arena_pref.files import read_json, setup_logging
+from arena_pref.files import read_json, stage_arguments
 from arena_pref.folds import fold_dir, split_fold, validation_folds
 from arena_pref.live import train_logged
 from arena_pref.loop import train
@@ -73,12 +72,7 @@ def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, par
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--features", required=True)
-    parser.add_argument("--models", required=True)
-    parser.add_argument("--live-dir", required=True)
-    args = parser.parse_args()
-    setup_logging()
+    args = stage_arguments(__doc__, "--features", "--models", "--live-dir")
     params = load_params()
     device = resolve_device(params.train.device)
     ctx = init_from_env(device.type)

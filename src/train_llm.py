@@ -9,7 +9,6 @@ under metrics/llm_train/fold_k), then predicts fold k and the test rows with swa
 false it writes empty placeholders and loads no model.
 """
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 
 from arena_pref.distributed import barrier, init_from_env, shutdown
 from arena_pref.errors import run_stage
-from arena_pref.files import setup_logging
+from arena_pref.files import stage_arguments
 from arena_pref.folds import validation_folds
 from arena_pref.llm_model import load_llm_tokenizer
 from arena_pref.llm_train import KEY_COLUMNS, Paths, encode_tables, predict_folds, train_folds, write_disabled
@@ -30,11 +29,7 @@ log = logging.getLogger("llm")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for option in ("--prepared", "--models", "--live-dir", "--out-dir", "--oof", "--test"):
-        parser.add_argument(option, required=True)
-    args = parser.parse_args()
-    setup_logging()
+    args = stage_arguments(__doc__, "--prepared", "--models", "--live-dir", "--out-dir", "--oof", "--test")
     params = load_params()
     m = params.llm
     paths = Paths(models=Path(args.models), live=Path(args.live_dir))

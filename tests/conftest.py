@@ -257,3 +257,13 @@ def private_pipeline_repo(tmp_path_factory, tiny_backbone_dir) -> tuple[Path, di
     """A tiny pipeline repo of the module's own, for tests that queue experiments in it or push its
     cache (they would change what the session's pipeline_repo shows to other tests)."""
     return make_pipeline_repo(tmp_path_factory, tiny_backbone_dir)
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    """36 fixture rows read as the prepare stage reads them, in 3 folds: the fast members' test data."""
+    from arena_pref.data import assign_folds, read_rows
+
+    path = write_csv(tmp_path_factory.mktemp("rows") / "train.csv", fixture_train_rows(36))
+    clean, _ = read_rows(path, labelled=True)
+    return assign_folds(clean, n_folds=3, seed=0)

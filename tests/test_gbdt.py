@@ -10,11 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fixture_train_rows, write_csv
 from threadpoolctl import threadpool_limits
 
 import arena_pref.gbdt as gbdt
-from arena_pref.data import assign_folds, read_rows
 from arena_pref.features import pair_features, swap_feature_frame
 from arena_pref.gbdt import (GbdtModel, cross_fit, cross_fit_stage, fit_gbdt, model_from_state, model_state,
                              predict_gbdt)
@@ -33,13 +31,6 @@ def one_openmp_thread():
     machine oversubscription makes the fits 10x slower); results do not depend on the thread count."""
     with threadpool_limits(limits=1, user_api="openmp"):
         yield
-
-
-@pytest.fixture(scope="module")
-def rows(tmp_path_factory) -> pd.DataFrame:
-    path = write_csv(tmp_path_factory.mktemp("gbdt") / "train.csv", fixture_train_rows(36))
-    clean, _ = read_rows(path, labelled=True)
-    return assign_folds(clean, n_folds=3, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -9,23 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fixture_train_rows, write_csv
 
 import arena_pref.tfidf as tfidf
-from arena_pref.data import assign_folds, read_rows
 from arena_pref.metrics import kaggle_log_loss
 from arena_pref.params import TfidfParams, load_params
 from arena_pref.swap import swap_probs
 from arena_pref.tfidf import cross_fit, cross_fit_stage, fit_tfidf, predict_tfidf
 
 SMALL = TfidfParams(analyzer="char_wb", ngram_min=2, ngram_max=4, min_df=1, max_features=5000, C=1.0)
-
-
-@pytest.fixture(scope="module")
-def rows(tmp_path_factory) -> pd.DataFrame:
-    path = write_csv(tmp_path_factory.mktemp("tfidf") / "train.csv", fixture_train_rows(36))
-    clean, _ = read_rows(path, labelled=True)
-    return assign_folds(clean, n_folds=3, seed=0)
 
 
 @pytest.fixture(scope="module")

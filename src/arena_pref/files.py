@@ -1,7 +1,8 @@
-"""Small file helpers shared by the stage scripts."""
+"""Small helpers shared by the stage scripts: their command line and logging, JSON and Parquet files."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -12,6 +13,18 @@ import pandas as pd
 
 def setup_logging() -> None:
     logging.basicConfig(level=os.environ.get("LOGLEVEL", "INFO"), format="%(asctime)s %(name)s: %(message)s")
+
+
+def stage_arguments(doc: str, *options: str, helps: dict[str, str] | None = None) -> argparse.Namespace:
+    """A stage script's start: its required path options (`--features`, ...; their paths come from
+    dvc.yaml, their settings from params.yaml), parsed, with `--help` showing the script's docstring
+    `doc` and `helps[option]`; then logging is set up."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for option in options:
+        parser.add_argument(option, required=True, help=(helps or {}).get(option))
+    args = parser.parse_args()
+    setup_logging()
+    return args
 
 
 def write_json(obj: dict, path: str | Path) -> None:
