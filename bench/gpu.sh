@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA paths on one GPU: first tests/test_cuda.py (the pipeline's own training loop and predictor in
 # fp16 with GradScaler and in bf16, checkpoints reloaded on the CPU), then the training and prediction
-# throughput of a DeBERTa-v3-xsmall-shaped SiamesePreferenceModel in fp16 and bf16 (bench/gpu_train.py).
+# throughput of a DeBERTa-v3-xsmall-shaped SiamesePreferenceModel in fp16 and bf16 (bench/gpu_train.py,
+# which times the pipeline's own loop.train and infer.predict_pairs).
 #
 #   bash bench/gpu.sh                    # defaults: 16 pairs x 512 tokens per side, 5 warm-up + 30 timed steps
 #   bash bench/gpu.sh --batch-size 32    # any bench/gpu_train.py option passes through

@@ -49,6 +49,29 @@ def test_throughput_runs_its_checks_and_ends_with_the_speedup_line(tiny_backbone
     assert "naive" in done.stdout and "ours" in done.stdout
 
 
+# Runs a bench script as if this CPU had native bf16, so train.precision=auto resolves to bf16 on any CPU.
+AS_IF_BF16_CPU = ("import pathlib, runpy, sys; import arena_pref.precision as precision; "
+                  "precision.cpu_has_native_bf16 = lambda: True; script = sys.argv[1]; sys.argv = sys.argv[1:]; "
+                  "sys.path.insert(0, str(pathlib.Path(script).parent)); runpy.run_path(script, run_name='__main__')")
+
+
+@pytest.mark.slow
+def test_throughput_compares_auto_bf16_with_fp32_where_auto_is_bf16(tiny_backbone_dir, fixture_csv):
+    done = subprocess.run([sys.executable, "-c", AS_IF_BF16_CPU, str(REPO / "bench" / "throughput.py"),
+                           "--csv", str(fixture_csv), "--backbone", str(tiny_backbone_dir), "--max-tokens-per-side",
+                           "64", "--batch-size", "2", "--train-batches", "2", "--predict-batch-size", "2",
+                           "--predict-batches", "2", "--repeats", "2", "--threads", "1", "--no-rss"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    line = last_line(done)
+    assert re.fullmatch(rf"train_speedup={NUMBER} predict_speedup={NUMBER} train_peak_rss_gb=nan", line), line
+    out = done.stdout
+    assert re.search(r"^  ours \(auto=bf16\) .*\n  ours_fp32 ", out, re.MULTILINE), out[-3000:]
+    assert re.search(r"ours_fp32 \S+ \(fp32: must be ~0\)", out), out[-3000:]
+    # the same 4 training steps in both precisions, losses within the default tolerance
+    assert re.search(r"training loss per step \(same batches and dropout masks, 4 steps\) .* -> close", out), out
+    assert re.search(r"verdict on this CPU \(bf16 must be > 1.05x fp32 and close\)", out), out[-3000:]
+
+
 @pytest.mark.slow
 def test_val_loss_trains_both_recipes_and_ends_with_the_loss_line(tiny_backbone_dir, fixture_csv):
     done = run_bench("val_loss.py", "--csv", str(fixture_csv), "--backbone", str(tiny_backbone_dir),
@@ -69,11 +92,23 @@ def test_val_loss_refuses_more_training_pairs_than_the_other_folds_hold(tiny_bac
 
 
 def test_gpu_train_code_path_runs_on_cpu():
-    done = run_bench("gpu_train.py", "--device", "cpu", "--tiny")
+    done = run_bench("gpu_train.py", "--device", "cpu", "--tiny", "--warmup-steps", "2", "--steps", "3")
     line = last_line(done)
     assert re.fullmatch(r"fp16_pairs_per_s=\S+ bf16_pairs_per_s=\S+ fp16_predict_pairs_per_s=\S+ "
                         r"bf16_predict_pairs_per_s=\S+ fp16_tflops=\S+ bf16_tflops=\S+", line), line
     assert "fp16 GradScaler:" in done.stdout and "-> OK" in done.stdout
+    results = {r["precision"]: r for r in map(json.loads, (x for x in done.stdout.splitlines() if x.startswith("{")))}
+    assert set(results) == {"fp16", "bf16"}
+    for r in results.values():
+        # loop.train ran one epoch of exactly the warm-up and timed steps, and trained the weights
+        assert r["steps_total"] == 5 and r["weights_changed"] and r["weights_finite"], r
+        assert r["pairs_per_s"] > 0 and r["predict_pairs_per_s"] > 0 and np.isfinite(r["final_loss"]), r
+    assert results["fp16"]["scale_initial"] == 65536.0 and results["bf16"]["scale_initial"] is None
+
+
+def test_gpu_train_refuses_a_run_without_a_warm_up_step():
+    done = run_bench("gpu_train.py", "--device", "cpu", "--tiny", "--warmup-steps", "0")
+    assert done.returncode == 2 and "--warmup-steps and --steps must be at least 1" in done.stderr
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for machines without CUDA")
