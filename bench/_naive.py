@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from arena_pref.labels import N_CLASSES
+
 
 def pad_to_max(sides: Sequence[Sequence[int]], max_length: int, pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(input_ids, attention_mask) of shape (n, max_length): every side padded to the same fixed length."""
@@ -77,8 +79,8 @@ def naive_predict(model, a_ids: Sequence, b_ids: Sequence, a_stats: np.ndarray, 
     (B, A) and its A/B columns are swapped back; the two are averaged."""
     model.eval()
     n = len(a_ids)
-    forward = np.zeros((n, 3))
-    swapped = np.zeros((n, 3))
+    forward = np.zeros((n, N_CLASSES))
+    swapped = np.zeros((n, N_CLASSES))
     for index in fixed_batches(n, batch_size):
         a, b = [a_ids[i] for i in index], [b_ids[i] for i in index]
         logits = naive_logits(model, a, b, a_stats[index], b_stats[index], max_length, pad_token_id)

@@ -112,13 +112,15 @@ def precision_for(name: str, device: torch.device):
 def random_pairs(n: int, seq_len: int, vocab_size: int, seed: int) -> pd.DataFrame:
     """`n` featurized pairs of random tokens, every side `seq_len` long, random labels, and no side
     statistics (the model is built without them)."""
+    from arena_pref.labels import N_CLASSES
+
     rng = np.random.default_rng(seed)
     no_stats = list(np.zeros((n, 0), dtype=np.float32))
     return pd.DataFrame({
         "a_ids": list(rng.integers(FIRST_ORDINARY_TOKEN, vocab_size, (n, seq_len))),
         "b_ids": list(rng.integers(FIRST_ORDINARY_TOKEN, vocab_size, (n, seq_len))),
         "a_stats": no_stats, "b_stats": no_stats,
-        "label": rng.integers(0, 3, n),
+        "label": rng.integers(0, N_CLASSES, n),
     })
 
 
