@@ -207,8 +207,8 @@ def test_repeated_cv_matches_the_stages_on_their_split_and_compares_variants(pre
                      tfidf=replace(params.tfidf, min_df=1))
     main = rows["fold"].to_numpy() >= 0
     labels, folds = rows["label"].to_numpy()[main], rows["fold"].to_numpy()[main]
-    gb = gbdt.cross_fit(rows[["id", "fold", "label"]], features, gbdt.settings_from_params(params), [0, 1, 2]).oof[main]
-    tf = tfidf.cross_fit(rows, tfidf.settings_from_params(params), [0, 1, 2]).oof[main]
+    gb = gbdt.cross_fit(rows[["id", "fold", "label"]], features, params.gbdt, params.base.seed, [0, 1, 2]).oof[main]
+    tf = tfidf.cross_fit(rows, params.tfidf, [0, 1, 2]).oof[main]
     blend = cross_fitted_blend(labels, folds, [gb, tf], params.ensemble.temperature)
     for name, probs in (("gbdt", gb), ("tfidf", tf), ("blend", blend)):
         assert per_split[0][name]["log_loss"] == pytest.approx(kaggle_log_loss(labels, probs), abs=1e-4), name

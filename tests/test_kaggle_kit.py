@@ -47,7 +47,7 @@ def offline_env(**paths: str) -> dict:
 def test_kit_and_offline_notebook_reproduce_the_pipeline(pipeline_repo, tmp_path):
     path, _ = pipeline_repo
     kit = tmp_path / "upload"
-    done = subprocess.run([sys.executable, "-m", "arena_pref.kaggle_kit", str(path / "bundle"), str(kit),
+    done = subprocess.run([sys.executable, "-m", "arena_pref.kaggle_kit", str(path / "models/bundle"), str(kit),
                            "--owner", "tester"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     wheels = sorted(p.name.split("-")[0] for p in (kit / "wheels").glob("*.whl"))
@@ -86,7 +86,7 @@ def test_kit_refuses_a_damaged_bundle_and_writes_nothing(pipeline_repo, tmp_path
     import shutil
     path, _ = pipeline_repo
     bundle = tmp_path / "bundle"
-    shutil.copytree(path / "bundle", bundle)
+    shutil.copytree(path / "models/bundle", bundle)
     (bundle / "backbone" / "config.json").write_text("{}")
     done = subprocess.run([sys.executable, "-m", "arena_pref.kaggle_kit", str(bundle), str(tmp_path / "upload"),
                            "--owner", "tester"], capture_output=True, text=True)
