@@ -39,7 +39,7 @@ from arena_pref.loop import train
 from arena_pref.metrics import fold_spread, score
 from arena_pref.params import Params
 from arena_pref.precision import resolve_device, resolve_precision
-from arena_pref.predictions import probs_frame
+from arena_pref.predictions import probs_frame, probs_of
 
 from _variants import add_variant_options, build_variants
 
@@ -94,7 +94,7 @@ def main() -> int:
             t0 = time.perf_counter()
             oof = cross_validate(params, pairs, pad_token_id, Path(tmp))
             labels, folds = oof["label"].to_numpy(), oof["fold"].to_numpy()
-            probs = oof[["winner_model_a", "winner_model_b", "winner_tie"]].to_numpy()
+            probs = probs_of(oof)
             cv = fold_spread(labels, probs, folds)
             print(json.dumps({"variant": name} | {k: round(v, 4) for k, v in score(labels, probs).items()
                                                   if k in ("log_loss", "accuracy")}

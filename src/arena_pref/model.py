@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .labels import N_CLASSES
+
 # The stats prior's fit: an L2 weight that only keeps the optimum finite on separable folds, and
 # enough L-BFGS iterations to converge on a dozen parameters.
 PRIOR_L2 = 1.0e-4
@@ -54,7 +56,7 @@ class ConcatHead(nn.Module):
     def __init__(self, hidden_size: int, dropout: float):
         super().__init__()
         self.mlp = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * hidden_size, hidden_size), nn.GELU(),
-                                 nn.Dropout(dropout), nn.Linear(hidden_size, 3))
+                                 nn.Dropout(dropout), nn.Linear(hidden_size, N_CLASSES))
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return self.mlp(torch.cat([a, b, a - b, a * b], dim=-1))
@@ -109,7 +111,7 @@ class StatsPrior(nn.Module):
 
 class SiamesePreferenceModel(nn.Module):
     """Shared backbone + head. With `n_side_stats` > 0 each side's pooled vector is extended by that
-    many statistics of the side (see `encode.side_stats`) before the head compares the two sides. With
+    many statistics of the side (see `side_stats.side_stats`) before the head compares the two sides. With
     `stats_prior` the logits are the head's plus those of a `StatsPrior` on the same statistics, and the
     head's output layers start at zero, so an untrained model is exactly the prior."""
 
@@ -124,7 +126,7 @@ class SiamesePreferenceModel(nn.Module):
         self.prior = StatsPrior(n_side_stats) if stats_prior else None
         if stats_prior:
             for layer in self.head.modules():
-                if isinstance(layer, nn.Linear) and layer.out_features <= 3:  # the output layers
+                if isinstance(layer, nn.Linear) and layer.out_features <= N_CLASSES:  # the output layers
                     nn.init.zeros_(layer.weight)
                     nn.init.zeros_(layer.bias)
 
