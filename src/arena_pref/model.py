@@ -71,9 +71,9 @@ class StatsPrior(nn.Module):
     w.[d, |d|, s], the B logit w.[-d, |d|, s], the tie logit t.[|d|, s] + c.
 
     On 1.4k arena rows this regression on two length statistics alone scores a log loss of 1.044 in
-    5-fold CV, where the fine-tuned network that reads the same statistics among 384 pooled features
+    5-fold CV, where the fine-tuned network that reads the same statistics next to 384 pooled features
     scored 1.080: with a few hundred optimizer steps at a fine-tuning learning rate the network never
-    learns the strongest signal of the task. So the prior is fitted first, in closed form on the training
+    learns the strongest signal of the task. So the prior is fitted first, by L-BFGS on the training
     fold (`fit`), then frozen, and the network learns what the text adds to it.
     """
 
