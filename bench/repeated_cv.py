@@ -71,14 +71,18 @@ def split_folds(rows: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
     return folds
 
 
+def fast_member_oof(params: Params, rows: pd.DataFrame, features: pd.DataFrame, folds: np.ndarray) -> dict:
+    """{"gbdt": ..., "tfidf": ...}: each member's out-of-fold probabilities (one row per row of `rows`) on
+    the split `folds`, cross-fitted as their stages cross-fit."""
+    valid = validation_folds(folds, ALL_FOLDS)
+    return {"gbdt": gbdt.cross_fit_stage(params, features.assign(fold=folds), valid).oof,
+            "tfidf": tfidf.cross_fit_stage(params, rows.assign(fold=folds), valid).oof}
+
+
 def evaluate_split(params: Params, rows: pd.DataFrame, features: pd.DataFrame, seed: int) -> dict:
     """Pooled out-of-fold log loss and accuracy of gbdt, tfidf and their blend on one fold split."""
     folds = split_folds(rows, params.prepare.n_folds, seed)
-    valid = validation_folds(folds, ALL_FOLDS)
-    probs = {
-        "gbdt": gbdt.cross_fit_stage(params, features.assign(fold=folds), valid).oof,
-        "tfidf": tfidf.cross_fit_stage(params, rows.assign(fold=folds), valid).oof,
-    }
+    probs = fast_member_oof(params, rows, features, folds)
     scored = folds != EXTRA_FOLD
     labels = rows["label"].to_numpy()[scored]
     probs = {name: p[scored] for name, p in probs.items()}

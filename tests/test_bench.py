@@ -250,3 +250,79 @@ def test_repeated_cv_refuses_hand_features_of_other_rows(prepared_dirs, tmp_path
     done = run_bench("repeated_cv.py", "--prepared", str(prepared_dirs / "prepared"), "--hand-features", str(other),
                      "--splits", "1", "--variant", "base")
     assert done.returncode != 0 and "does not hold the rows of" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def probe_features(prepared_dirs, tiny_backbone_dir) -> Path:
+    """The featurize stage's train.parquet and meta.json of the prepared_dirs rows, tiny tokenizer."""
+    from transformers import AutoTokenizer
+
+    from arena_pref.encode import encode_rows, with_swapped_copies
+    from arena_pref.files import write_json, write_parquet
+
+    rows = pd.read_parquet(prepared_dirs / "prepared" / "train.parquet")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_backbone_dir)
+    path = prepared_dirs / "token_ids" / "train.parquet"
+    write_parquet(with_swapped_copies(encode_rows(rows, tokenizer, 32, 0.25, 0.5)), path)
+    write_json({"pad_token_id": tokenizer.pad_token_id, "max_tokens_per_side": 32}, path.with_name("meta.json"))
+    return path
+
+
+def run_linear_probe(root: Path, features: Path, backbone: Path, *args: str) -> subprocess.CompletedProcess:
+    return run_bench("linear_probe.py", "--features", str(features), "--prepared", str(root / "prepared"),
+                     "--hand-features", str(root / "hand_features"), "--set", f"model.backbone={backbone}",
+                     "--set", "prepare.n_folds=3", "--set", "gbdt.min_samples_leaf=4", "--set", "gbdt.max_iter=20",
+                     "--set", "tfidf.min_df=1", *args)
+
+
+def test_linear_probe_blends_each_probe_with_the_fast_members_on_each_split(prepared_dirs, probe_features,
+                                                                           tiny_backbone_dir):
+    done = run_linear_probe(prepared_dirs, probe_features, tiny_backbone_dir, "--splits", "42", "7",
+                            "--C", "0.01", "1.0")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    per_split, summaries = lines[:6], lines[6:]
+    assert [(line["split"], line["probe"]) for line in per_split] == [
+        (s, p) for s in (42, 7) for p in ("stats", "text C=0.01", "text C=1")]
+    for line in per_split:
+        assert line["gain"] == pytest.approx(line["three"] - line["two"], abs=2e-4)
+        assert 0.0 <= line["weight"] <= 1.0
+    # the two-member blend is repeated_cv's on the same split and settings
+    fast = [json.loads(line) for line in run_repeated_cv(prepared_dirs, "--splits", "42", "7",
+                                                         "--variant", "base").stdout.splitlines()[:2]]
+    assert [line["two"] for line in per_split[::3]] == [f["blend"]["log_loss"] for f in fast]
+    # a different C is a different probe
+    assert per_split[1]["alone"] != per_split[2]["alone"]
+    for summary in summaries:
+        gains = [line["gain"] for line in per_split if line["probe"] == summary["probe"]]
+        assert summary["gain_mean"] == pytest.approx(np.mean(gains), abs=2e-4)
+        assert summary["helps_on"] == f"{sum(g < 0 for g in gains)}/2"
+
+
+def test_linear_probe_is_swap_symmetric_and_never_sees_a_validation_label():
+    sys.path.insert(0, str(REPO / "bench"))
+    from linear_probe import probe_oof
+    from arena_pref.folds import EXTRA_FOLD
+    from arena_pref.swap import swap_labels, swap_probs
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(40, 5)), rng.normal(size=(40, 5))
+    labels = rng.integers(0, 3, size=40)
+    folds = np.array([0, 1, 2, 3] * 9 + [EXTRA_FOLD] * 4)
+    oof = probe_oof(a, b, labels, folds, 1.0, 0)
+    assert np.isnan(oof[36:]).all() and np.allclose(oof[:36].sum(axis=1), 1.0)
+    # swapping every pair swaps every prediction
+    assert np.allclose(probe_oof(b, a, swap_labels(labels), folds, 1.0, 0), swap_probs(oof), atol=1e-6, equal_nan=True)
+    # relabelling fold 0's rows changes no prediction of fold 0, and changes those of the other folds
+    relabelled = np.where(folds == 0, (labels + 1) % 3, labels)
+    again = probe_oof(a, b, relabelled, folds, 1.0, 0)
+    assert np.array_equal(again[folds == 0], oof[folds == 0])
+    assert not np.allclose(again[folds == 1], oof[folds == 1])
+
+
+def test_linear_probe_refuses_token_ids_of_other_rows(prepared_dirs, probe_features, tiny_backbone_dir, tmp_path):
+    other = tmp_path / "train.parquet"
+    pd.read_parquet(probe_features).iloc[4:].to_parquet(other)
+    (tmp_path / "meta.json").write_text(probe_features.with_name("meta.json").read_text())
+    done = run_linear_probe(prepared_dirs, other, tiny_backbone_dir, "--splits", "1", "--C", "1.0")
+    assert done.returncode != 0 and "does not hold the prepared rows" in done.stderr
