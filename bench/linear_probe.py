@@ -10,8 +10,10 @@ featurize stage's token ids of the original, unswapped pairs) and its token vect
 (arena_pref.model.mean_pool). Each side's vector is that plus its side statistics. On each fold split
 (as in repeated_cv.py: the prepare stage's fold assignment with the split's seed) a multinomial
 logistic regression on [a - b, |a - b|, a + b] (standardised, trained on both orders of every training
-pair, predicting the mean of both orders) is cross-fitted for each --C; a "stats" probe on the side
-statistics alone (the model's stats prior, nearly unregularised) is the reference. Each probe is blended
+pair, predicting the mean of both orders) is cross-fitted for each --C, with the side statistics'
+inputs scaled up so that their penalty stays that of the stats probe: the text probe is the model's stats
+prior plus what a penalised linear map of the text adds, as the siamese model is. The "stats" probe on the
+side statistics alone (the stats prior: nearly unregularised) is the reference. Each probe is blended
 with gbdt and tfidf as the ensemble stage blends (cross-fitted, ensemble.temperature).
 
 Prints one JSON line per split and probe: the probe's pooled log loss alone, its weight in the blend
@@ -104,14 +106,20 @@ def symmetric_inputs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.concatenate([a - b, np.abs(a - b), a + b], axis=1)
 
 
-def probe_oof(a: np.ndarray, b: np.ndarray, labels: np.ndarray, folds: np.ndarray, c: float, seed: int) -> np.ndarray:
-    """Out-of-fold probabilities of the symmetric logistic probe; extra rows (EXTRA_FOLD) only train."""
+def probe_oof(a: np.ndarray, b: np.ndarray, labels: np.ndarray, folds: np.ndarray, c: float, seed: int,
+              n_stats: int = 0) -> np.ndarray:
+    """Out-of-fold probabilities of the symmetric logistic probe on side vectors `a`, `b` (N, D) whose last
+    `n_stats` columns are side statistics, penalised as if C were STATS_PROBE_C; extra rows (EXTRA_FOLD)
+    only train."""
+    # Scaling a standardised input by k scales its coefficient's penalty by 1 / k^2.
+    stats_column = np.tile(np.arange(a.shape[1]) >= a.shape[1] - n_stats, 3)
+    column_gain = np.where(stats_column, np.sqrt(STATS_PROBE_C / c), 1.0)
     oof = np.full((len(labels), 3), np.nan)
     for fold in validation_folds(folds, ALL_FOLDS):
         train, valid = folds != fold, folds == fold
         x = np.concatenate([symmetric_inputs(a[train], b[train]), symmetric_inputs(b[train], a[train])])
         y = np.concatenate([labels[train], swap_labels(labels[train])])
-        mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+        mean, scale = x.mean(axis=0), (x.std(axis=0) + 1e-6) / column_gain
         probe = LogisticRegression(C=c, max_iter=5000, random_state=seed).fit((x - mean) / scale, y)
         as_given = probe.predict_proba((symmetric_inputs(a[valid], b[valid]) - mean) / scale)
         swapped = probe.predict_proba((symmetric_inputs(b[valid], a[valid]) - mean) / scale)
@@ -128,8 +136,9 @@ def main() -> int:
     pad_token_id = json.loads(Path(args.features).with_name("meta.json").read_text())["pad_token_id"]
     embedded_a, embedded_b = side_vectors(params, pairs, pad_token_id)
     stats_a, stats_b = (np.stack(pairs[c].to_numpy()) for c in ("a_stats", "b_stats"))
-    probes = {"stats": (stats_a, stats_b, STATS_PROBE_C)}
+    probes = {"stats": (stats_a, stats_b, STATS_PROBE_C)}  # all stats columns, at STATS_PROBE_C either way
     probes |= {f"text C={c:g}": (np.hstack([embedded_a, stats_a]), np.hstack([embedded_b, stats_b]), c) for c in args.cs}
+    n_stats = stats_a.shape[1]
     labels = rows["label"].to_numpy()
     gains: dict[str, list[float]] = {}
     for seed in args.splits:
@@ -140,13 +149,13 @@ def main() -> int:
         members = [fast["gbdt"][scored], fast["tfidf"][scored]]
         two = kaggle_log_loss(y, cross_fitted_blend(y, fold_of, members, params.ensemble.temperature))
         for name, (a, b, c) in probes.items():
-            probe = probe_oof(a, b, labels, folds, c, params.base.seed)[scored]
+            probe = probe_oof(a, b, labels, folds, c, params.base.seed, n_stats)[scored]
             three = kaggle_log_loss(y, cross_fitted_blend(y, fold_of, [probe, *members], params.ensemble.temperature))
             weight = fit_blend(y, [probe, *members], params.ensemble.temperature).weights[0]
             gains.setdefault(name, []).append(three - two)
             print(json.dumps({"split": seed, "probe": name, "alone": round(kaggle_log_loss(y, probe), 4),
                               "weight": round(float(weight), 3), "two": round(two, 4), "three": round(three, 4),
-                              "gain": round(three - two, 4)}), flush=True)
+                              "gain": round(three - two, 6)}), flush=True)
     for name, values in gains.items():
         g = np.array(values)
         print(json.dumps({"probe": name, "splits": len(g), "gain_mean": round(float(g.mean()), 4),

@@ -320,6 +320,27 @@ def test_linear_probe_is_swap_symmetric_and_never_sees_a_validation_label():
     assert not np.allclose(again[folds == 1], oof[folds == 1])
 
 
+def test_linear_probe_keeps_the_stats_penalty_whatever_the_text_penalty():
+    sys.path.insert(0, str(REPO / "bench"))
+    from linear_probe import STATS_PROBE_C, probe_oof
+
+    rng = np.random.default_rng(1)
+    stats_a, stats_b = rng.normal(size=(60, 2)), rng.normal(size=(60, 2))
+    text_a, text_b = rng.normal(size=(60, 6)), rng.normal(size=(60, 6))
+    margin = stats_a[:, 0] - stats_b[:, 0] + rng.normal(scale=0.5, size=60)
+    labels = np.select([margin > 0.5, margin < -0.5], [0, 1], default=2)
+    folds = np.arange(60) % 3
+    stats_only = probe_oof(stats_a, stats_b, labels, folds, STATS_PROBE_C, 0)
+    sides = np.hstack([text_a, stats_a]), np.hstack([text_b, stats_b])
+    # with the text all but switched off, the probe is the stats probe
+    assert np.allclose(probe_oof(*sides, labels, folds, 1.0e-6, 0, n_stats=2), stats_only, atol=2e-3)
+    # without the stats' own penalty, the same tiny C switches the statistics off too: only the
+    # (unpenalised) intercepts are left, one prediction for every row of a fold
+    flat = probe_oof(*sides, labels, folds, 1.0e-6, 0)
+    assert all(np.ptp(flat[folds == fold], axis=0).max() < 2e-3 for fold in range(3))
+    assert np.ptp(stats_only[folds == 0], axis=0).max() > 0.5
+
+
 def test_linear_probe_refuses_token_ids_of_other_rows(prepared_dirs, probe_features, tiny_backbone_dir, tmp_path):
     other = tmp_path / "train.parquet"
     pd.read_parquet(probe_features).iloc[4:].to_parquet(other)

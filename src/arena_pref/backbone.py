@@ -80,7 +80,8 @@ def siamese_for_fold(m: ModelParams, seed: int, train_pairs: pd.DataFrame) -> Si
     if m.stats_prior:
         model.fit_prior(torch.as_tensor(np.stack(train_pairs["a_stats"].to_numpy())),
                         torch.as_tensor(np.stack(train_pairs["b_stats"].to_numpy())),
-                        torch.as_tensor(train_pairs["label"].to_numpy(), dtype=torch.long))
+                        # a copy: labels read back from parquet are a read-only array, which as_tensor warns about
+                        torch.tensor(train_pairs["label"].to_numpy(), dtype=torch.long))
     return model
 
 
