@@ -1,5 +1,6 @@
-"""Settings variants for the sweep scripts (gpu_sweep.py, repeated_cv.py): base settings from a
-params.yaml with --set KEY=VALUE overrides, and --variant NAME [KEY=VALUE ...] changing some of them.
+"""Settings for the scripts here: base settings from a params.yaml with --set KEY=VALUE overrides
+(linear_probe.py), and for the sweep scripts (gpu_sweep.py, repeated_cv.py) --variant NAME
+[KEY=VALUE ...] changing some of them.
 Values are read as YAML and every variant is checked as params.yaml itself is (arena_pref.params)."""
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ import yaml
 from arena_pref.params import Params, ParamsError, parse_params
 
 
-def add_variant_options(parser: argparse.ArgumentParser) -> None:
+def add_settings_options(parser: argparse.ArgumentParser) -> None:
+    """--params and --set: the base settings of every script here."""
     parser.add_argument("--params", default="params.yaml", help="base settings (default %(default)s)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a base setting, e.g. model.backbone=/path/to/minilm (repeatable)")
+
+
+def add_variant_options(parser: argparse.ArgumentParser) -> None:
+    add_settings_options(parser)
     parser.add_argument("--variant", action="append", nargs="+", required=True, metavar=("NAME", "KEY=VALUE"),
                         help="a variant: a name, then the settings it changes (repeatable)")
 
@@ -33,10 +39,23 @@ def with_overrides(raw: dict, assignments: list[str], where: str, prog: str) -> 
     return raw
 
 
+def base_settings(args: argparse.Namespace, prog: str) -> dict:
+    """The params mapping of --params with the --set overrides applied (not yet checked)."""
+    with open(args.params, encoding="utf-8") as f:
+        return with_overrides(yaml.safe_load(f), args.set, "--set", prog)
+
+
+def build_settings(args: argparse.Namespace, prog: str) -> Params:
+    """The checked Params of --params and --set, for a script without variants; exits with a message on a bad one."""
+    try:
+        return parse_params(base_settings(args, prog))
+    except ParamsError as err:
+        sys.exit(f"{prog}: --set: {err}")
+
+
 def build_variants(args: argparse.Namespace, prog: str) -> dict[str, Params]:
     """{variant name: its checked Params}, in the order given; exits with a message on a bad one."""
-    with open(args.params, encoding="utf-8") as f:
-        base = with_overrides(yaml.safe_load(f), args.set, "--set", prog)
+    base = base_settings(args, prog)
     variants = {}
     for name, *assignments in args.variant:
         if name in variants:

@@ -56,6 +56,14 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def features_pad_token_id(features: str, prog: str) -> int:
+    """The pad token id in the meta.json that the featurize stage writes beside its train.parquet."""
+    meta_path = Path(features).with_name("meta.json")
+    if not meta_path.is_file():
+        sys.exit(f"{prog}: {meta_path} not found: --features must be a featurize stage's train.parquet")
+    return json.loads(meta_path.read_text())["pad_token_id"]
+
+
 def cross_validate(params: Params, pairs: pd.DataFrame, pad_token_id: int, workdir: Path) -> pd.DataFrame:
     """Out-of-fold TTA probabilities of one variant: a model per fold, trained on the other folds."""
     device = resolve_device(params.train.device)
@@ -80,10 +88,7 @@ def main() -> int:
     args = parse_args()
     variants = build_variants(args, PROG)
     pairs = pd.read_parquet(args.features)
-    meta_path = Path(args.features).with_name("meta.json")  # the featurize stage writes it beside train.parquet
-    if not meta_path.is_file():
-        sys.exit(f"{PROG}: {meta_path} not found: --features must be a featurize stage's train.parquet")
-    pad_token_id = json.loads(meta_path.read_text())["pad_token_id"]
+    pad_token_id = features_pad_token_id(args.features, PROG)
     logging.getLogger("arena_pref").setLevel(logging.WARNING)
     started, results = time.perf_counter(), []
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,25 +27,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
 from arena_pref.backbone import load_pretrained_backbone
-from arena_pref.collate import pad_right, pair_lengths, sorted_batches
+from arena_pref.collate import SequenceColumns, sorted_batches
 from arena_pref.ensemble import cross_fitted_blend, fit_blend
 from arena_pref.folds import ALL_FOLDS, EXTRA_FOLD, validation_folds
 from arena_pref.metrics import kaggle_log_loss
 from arena_pref.model import mean_pool
-from arena_pref.params import Params, parse_params
+from arena_pref.params import Params
 from arena_pref.swap import swap_labels, swap_probs
 
-from _variants import with_overrides
+from _variants import add_settings_options, build_settings
+from gpu_sweep import features_pad_token_id
 from repeated_cv import fast_member_oof, read_inputs, split_folds
 
 PROG = "bench/linear_probe.py"
@@ -59,19 +58,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--features", required=True, help="the featurize stage's train.parquet (token ids, side stats)")
     p.add_argument("--prepared", required=True, help="the prepare stage's output folder (train.parquet)")
     p.add_argument("--hand-features", required=True, help="the hand_features stage's output folder (train.parquet)")
-    p.add_argument("--params", default="params.yaml", help="settings (default %(default)s)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a setting, e.g. model.backbone=/path/to/minilm (repeatable)")
+    add_settings_options(p)
     p.add_argument("--splits", type=int, nargs="+", required=True, metavar="SEED", help="fold-split seeds")
     p.add_argument("--C", type=float, nargs="+", required=True, dest="cs",
                    help="inverse L2 strengths of the text probe (sklearn's C), one probe each")
     return p.parse_args()
-
-
-def load_settings(args: argparse.Namespace) -> Params:
-    with open(args.params, encoding="utf-8") as f:
-        raw = with_overrides(yaml.safe_load(f), args.set, "--set", PROG)
-    return parse_params(raw)
 
 
 def original_pairs(features_path: str, ids: pd.Series) -> pd.DataFrame:
@@ -91,11 +82,11 @@ def side_vectors(params: Params, pairs: pd.DataFrame, pad_token_id: int) -> tupl
     encoder = load_pretrained_backbone(m.backbone, m.revision, m.attention_dropout).eval()
     vectors = {}
     for side in ("a_ids", "b_ids"):
-        sequences = pairs[side].to_numpy()
+        sequences = SequenceColumns(pairs, side)
         pooled = np.zeros((len(pairs), encoder.config.hidden_size), dtype=np.float32)
-        for batch in tqdm(sorted_batches(pair_lengths(sequences, sequences), EMBED_BATCH), desc=f"embed {side[0]}",
+        for batch in tqdm(sorted_batches(sequences.lengths(), EMBED_BATCH), desc=f"embed {side[0]}",
                           unit="batch", file=sys.stderr):
-            inputs = pad_right(sequences[batch], pad_token_id)
+            inputs = sequences.batch(batch, pad_token_id, pad_to_multiple_of=1)
             hidden = encoder(**inputs).last_hidden_state
             pooled[batch] = mean_pool(hidden, inputs["attention_mask"]).numpy()
         vectors[side] = pooled
@@ -129,11 +120,10 @@ def probe_oof(a: np.ndarray, b: np.ndarray, labels: np.ndarray, folds: np.ndarra
 
 def main() -> int:
     args = parse_args()
-    params = load_settings(args)
+    params = build_settings(args, PROG)
     rows, features = read_inputs(args.prepared, args.hand_features)
     pairs = original_pairs(args.features, rows["id"])
-    # the featurize stage writes meta.json beside train.parquet
-    pad_token_id = json.loads(Path(args.features).with_name("meta.json").read_text())["pad_token_id"]
+    pad_token_id = features_pad_token_id(args.features, PROG)
     embedded_a, embedded_b = side_vectors(params, pairs, pad_token_id)
     stats_a, stats_b = (np.stack(pairs[c].to_numpy()) for c in ("a_stats", "b_stats"))
     probes = {"stats": (stats_a, stats_b, STATS_PROBE_C)}  # all stats columns, at STATS_PROBE_C either way
