@@ -7,7 +7,8 @@ import torch
 from arena_pref.checkpoint import load_checkpoint, model_from_checkpoint, save_atomic
 from arena_pref.collate import PairColumns
 from arena_pref.infer import predict_pairs
-from arena_pref.loop import NonFiniteLossError, build_optimizer, is_window_end, plan_steps, train, window_size
+from arena_pref.loop import (NonFiniteLossError, build_optimizer, is_window_end, layers_below_top, plan_steps, train,
+                             window_size)
 from arena_pref.precision import Precision, cpu_has_native_bf16, resolve_precision
 from helpers import pairs, params, tiny_model
 
@@ -44,6 +45,92 @@ def test_optimizer_groups_skip_decay_on_biases_and_norms():
     assert by_id[id(model.head.win[1].weight)] == next(g for g in optimizer.param_groups
                                                      if g["lr"] == 1e-3 and g["weight_decay"] == 0.1)
     assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
+
+
+def test_layers_below_top_counts_from_the_top_encoder_layer():
+    assert [layers_below_top(f"encoder.layer.{i}.attention.self.query.weight", 12) for i in (11, 10, 0)] == [0, 1, 11]
+    assert layers_below_top("model.layers.3.self_attn.q_proj.weight", 4) == 0  # decoder naming
+    assert layers_below_top("embeddings.word_embeddings.weight", 12) == 12
+    assert layers_below_top("encoder.rel_embeddings.weight", 12) == 12
+    assert layers_below_top("pooler.dense.weight", 12) == 0
+
+
+def test_layer_lr_decay_gives_each_layer_its_rate():
+    model = tiny_model()  # 2 encoder layers
+    optimizer = build_optimizer(model, lr=1e-3, head_lr=1e-2, weight_decay=0.1, layer_lr_decay=0.5)
+    rate = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    decay = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+    backbone = model.backbone
+    assert rate[id(backbone.encoder.layer[1].attention.self.query_proj.weight)] == 1e-3
+    assert rate[id(backbone.encoder.layer[0].attention.self.query_proj.weight)] == 5e-4
+    assert rate[id(backbone.embeddings.word_embeddings.weight)] == 2.5e-4
+    assert rate[id(backbone.encoder.rel_embeddings.weight)] == 2.5e-4
+    assert rate[id(model.head.win[1].weight)] == 1e-2
+    assert decay[id(backbone.encoder.layer[0].attention.self.query_proj.bias)] == 0.0
+    assert decay[id(backbone.encoder.layer[0].attention.self.query_proj.weight)] == 0.1
+    assert optimizer.param_groups[0]["lr"] == 1e-3  # the logged train/lr is the top rate
+    assert sorted(rate) == sorted(id(p) for p in model.parameters() if p.requires_grad)
+
+
+def test_layer_lr_decay_one_matches_the_plain_optimizer():
+    model = tiny_model()
+    plain = build_optimizer(model, lr=1e-3, head_lr=1e-2, weight_decay=0.1)
+    same = build_optimizer(model, lr=1e-3, head_lr=1e-2, weight_decay=0.1, layer_lr_decay=1.0)
+    assert [(g["lr"], g["weight_decay"], [id(p) for p in g["params"]]) for g in plain.param_groups] == \
+        [(g["lr"], g["weight_decay"], [id(p) for p in g["params"]]) for g in same.param_groups]
+    assert len({g["lr"] for g in plain.param_groups}) == 2
+
+
+def test_ema_checkpoints_the_average_and_resumes_the_live_weights(tmp_path):
+    decay = 0.75
+    model = tiny_model()
+    live = []  # the live weights after each optimizer step (train metrics are logged right after it)
+
+    def snapshot(step, metrics):
+        if "train/loss" in metrics:
+            live.append({k: v.clone() for k, v in model.state_dict().items()})
+
+    train(model, pairs(4), pairs(4, seed=1), params(batch_size=2, grad_accum_steps=1, ema_decay=decay), seed=0,
+          device=CPU, precision=FP32, pad_token_id=0, best_path=tmp_path / "best.pt", last_path=tmp_path / "last.pt",
+          payload_extra={}, log_metrics=snapshot)
+    assert len(live) == 2
+    best, last = load_checkpoint(tmp_path / "best.pt"), load_checkpoint(tmp_path / "last.pt")
+    key = "backbone.encoder.layer.0.attention.self.query_proj.weight"
+    assert not torch.equal(live[0][key], live[1][key])
+    # The first update copies the weights, each later one moves the average (1 - decay) of the way.
+    torch.testing.assert_close(best["model"][key], decay * live[0][key] + (1 - decay) * live[1][key])
+    torch.testing.assert_close(last["ema"]["module." + key], best["model"][key])
+    assert torch.equal(last["model"][key], live[1][key])  # resuming continues from the live weights
+
+
+def test_ema_run_interrupted_and_resumed_ends_as_an_uninterrupted_one(tmp_path):
+    p = params(batch_size=2, grad_accum_steps=1, eval_every_steps=1, ema_decay=0.5)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    run(tmp_path / "a", tiny_model(), pairs(8), pairs(4, seed=1), p)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_step_three(step, metrics):
+        if step == 3 and "train/loss" in metrics:  # after step 2's checkpoint, before step 3's
+            raise Killed
+
+    def start(resume_from, log_metrics):
+        return train(tiny_model(), pairs(8), pairs(4, seed=1), p, seed=0, device=CPU, precision=FP32,
+                     pad_token_id=0, best_path=tmp_path / "b/best.pt", last_path=tmp_path / "b/last.pt",
+                     payload_extra={}, log_metrics=log_metrics, resume_from=resume_from)
+
+    with pytest.raises(Killed):
+        start(None, kill_at_step_three)
+    assert load_checkpoint(tmp_path / "b/last.pt")["step"] == 2
+    assert start(load_checkpoint(tmp_path / "b/last.pt"), lambda *_: None).steps == 4
+    for name in ("best.pt", "last.pt"):
+        a, b = load_checkpoint(tmp_path / "a" / name), load_checkpoint(tmp_path / "b" / name)
+        assert a["step"] == b["step"]
+        for key in a["model"]:
+            torch.testing.assert_close(b["model"][key], a["model"][key], rtol=0, atol=0)
+    torch.testing.assert_close(load_checkpoint(tmp_path / "b/last.pt")["ema"],
+                               load_checkpoint(tmp_path / "a/last.pt")["ema"], rtol=0, atol=0)
 
 
 def test_five_micro_batches_with_accumulation_two_take_three_steps(tmp_path):

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
@@ -117,16 +119,52 @@ def is_window_end(micro_batch: int, micro_batches: int, grad_accum_steps: int) -
     return (micro_batch + 1) % grad_accum_steps == 0 or micro_batch + 1 == micro_batches
 
 
-def build_optimizer(model: SiamesePreferenceModel, lr: float, head_lr: float,
-                    weight_decay: float) -> torch.optim.AdamW:
+# A backbone parameter's layer: "layer.3." (BERT, DeBERTa) or "layers.3." (most decoders).
+LAYER_INDEX = re.compile(r"\blayers?\.(\d+)\.")
+
+
+def layers_below_top(name: str, n_layers: int) -> int:
+    """How many layers a backbone parameter sits below the top encoder layer: 0 for the top layer and for
+    anything outside the numbered layers except the embeddings (a final norm, a pooler), n_layers for the
+    embeddings (every parameter whose name says "embeddings", DeBERTa's relative ones too)."""
+    match = LAYER_INDEX.search(name)
+    if match:
+        return max(n_layers - 1 - int(match.group(1)), 0)
+    return n_layers if "embeddings" in name else 0
+
+
+def build_optimizer(model: SiamesePreferenceModel, lr: float, head_lr: float, weight_decay: float,
+                    layer_lr_decay: float = 1.0) -> torch.optim.AdamW:
     """AdamW with a lower learning rate for the pretrained backbone than for the new head, and no
-    weight decay on biases and LayerNorm weights (every parameter with fewer than 2 dimensions)."""
-    groups = []
-    for module, group_lr in ((model.backbone, lr), (model.head, head_lr)):
-        params = [p for p in module.parameters() if p.requires_grad]
-        groups.append({"params": [p for p in params if p.ndim >= 2], "lr": group_lr, "weight_decay": weight_decay})
-        groups.append({"params": [p for p in params if p.ndim < 2], "lr": group_lr, "weight_decay": 0.0})
-    return torch.optim.AdamW([g for g in groups if g["params"]])
+    weight decay on biases and LayerNorm weights (every parameter with fewer than 2 dimensions).
+
+    layer_lr_decay < 1 (layer-wise learning-rate decay): a backbone parameter k layers below the top
+    layer (`layers_below_top`) gets lr * layer_lr_decay**k, so the lower, more general layers move
+    less than the task-specific top ones. Group 0 always holds the backbone's top rate `lr` (the
+    logged train/lr).
+    """
+    depth_of = {}
+    if layer_lr_decay != 1.0:
+        n_layers = model.backbone.config.num_hidden_layers
+        depth_of = {name: layers_below_top(name, n_layers) for name, _ in model.backbone.named_parameters()}
+    groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
+    named = [(p, lr * layer_lr_decay ** depth_of.get(name, 0)) for name, p in model.backbone.named_parameters()]
+    named += [(p, head_lr) for p in model.head.parameters()]
+    for param, group_lr in sorted(named, key=lambda item: item[1] != lr):  # stable: the top rate's groups first
+        if param.requires_grad:
+            groups.setdefault((group_lr, param.ndim >= 2), []).append(param)
+    return torch.optim.AdamW([{"params": params, "lr": group_lr, "weight_decay": weight_decay if decayed else 0.0}
+                              for (group_lr, decayed), params in groups.items()])
+
+
+def weight_average(model: torch.nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of the model's weights (decay per optimizer step; None at 0): the
+    weights that are validated and checkpointed as best, while the optimizer keeps updating the live ones.
+    Parameters only: the backbones here keep no running statistics, and averaging integer buffers
+    (position ids) would round them."""
+    if not decay:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
 
 
 def evaluate_loss(model: SiamesePreferenceModel, pairs: pd.DataFrame, batch_size: int, device: torch.device,
@@ -201,12 +239,16 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
                  params.grad_accum_steps, ctx.world_size, plan.effective_batch, plan.micro_batches_per_epoch,
                  plan.optimizer_steps_per_epoch, plan.total_steps, plan.warmup_steps)
 
-    optimizer = build_optimizer(model, params.lr, params.head_lr, params.weight_decay)
+    optimizer = build_optimizer(model, params.lr, params.head_lr, params.weight_decay, params.layer_lr_decay)
     scheduler = get_cosine_schedule_with_warmup(optimizer, plan.warmup_steps, plan.total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.use_grad_scaler)
+    averaged = weight_average(model, params.ema_decay)
+    scored = model if averaged is None else averaged.module  # what is validated and saved as best
     progress = Progress()
     if resume_from is not None:
         io.load(model, resume_from)
+        if averaged is not None:
+            averaged.load_state_dict(resume_from["ema"])
         optimizer.load_state_dict(resume_from["optimizer"])
         scheduler.load_state_dict(resume_from["scheduler"])
         scaler.load_state_dict(resume_from["scaler"])
@@ -222,7 +264,7 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
     labels = torch.tensor(train_pairs["label"].to_numpy(), dtype=torch.long)
 
     def validate_and_checkpoint(next_epoch: int, next_micro: int) -> None:
-        metrics = evaluate_loss(model, valid_pairs, params.batch_size * 2, device, precision, pad_token_id, ctx, io)
+        metrics = evaluate_loss(scored, valid_pairs, params.batch_size * 2, device, precision, pad_token_id, ctx, io)
         model.train()
         progress.epoch, progress.micro = next_epoch, next_micro
         improved = metrics["loss"] < progress.best_val_loss
@@ -232,14 +274,16 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
             return
         log_metrics(progress.step, {"val/loss": metrics["loss"], "val/acc": metrics["acc"]})
         log.info("step %d: val loss %.4f, val acc %.4f", progress.step, metrics["loss"], metrics["acc"])
-        payload = io.payload(model) | payload_extra | {"step": progress.step, "val_loss": metrics["loss"]}
+        stamp = payload_extra | {"step": progress.step, "val_loss": metrics["loss"]}
         if improved:
-            io.save_best(payload, best_path)
+            io.save_best(io.payload(scored) | stamp, best_path)
         # The last checkpoint is written after the best one: a kill in between resumes from the
-        # previous last checkpoint, whose best is never newer than best.pt.
-        save_atomic(payload | {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                               "scaler": scaler.state_dict(), "rng": capture_rng(),
-                               "progress": dataclasses.asdict(progress)}, last_path)
+        # previous last checkpoint, whose best is never newer than best.pt. It holds the live weights
+        # (and the average's, with train.ema_decay) to resume from.
+        save_atomic(io.payload(model) | stamp | {
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+            "rng": capture_rng(), "progress": dataclasses.asdict(progress)}
+            | ({} if averaged is None else {"ema": averaged.state_dict()}), last_path)
 
     for epoch in range(progress.epoch, params.epochs):
         model.train()
@@ -281,6 +325,8 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
             skipped = precision.use_grad_scaler and scaler.get_scale() < scale_before
             if not skipped:
                 scheduler.step()
+                if averaged is not None:
+                    averaged.update_parameters(model)
             progress.step += 1
             progress.nonfinite_run = progress.nonfinite_run + 1 if skipped else 0
             if progress.nonfinite_run >= MAX_CONSECUTIVE_NONFINITE:

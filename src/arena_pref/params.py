@@ -68,6 +68,8 @@ class TrainParams:
     grad_accum_steps: int
     lr: float
     head_lr: float
+    layer_lr_decay: float  # backbone lr multiplier per layer below the top one (loop.build_optimizer); 1 = off
+    ema_decay: float  # validate and keep an exponential moving average of the weights (loop.weight_average); 0 = off
     weight_decay: float
     warmup_ratio: float
     max_grad_norm: float
@@ -291,6 +293,8 @@ def _check_ranges(p: Params) -> None:
         (p.train.batch_size >= 1, "train.batch_size must be >= 1"),
         (p.train.grad_accum_steps >= 1, "train.grad_accum_steps must be >= 1"),
         (p.train.lr > 0 and p.train.head_lr > 0, "train.lr and train.head_lr must be > 0"),
+        (0.0 < p.train.layer_lr_decay <= 1.0, "train.layer_lr_decay must be in (0, 1] (1 = the same rate for every layer)"),
+        (0.0 <= p.train.ema_decay < 1.0, "train.ema_decay must be in [0, 1) (0 = no weight averaging)"),
         (p.train.weight_decay >= 0, "train.weight_decay must be >= 0"),
         (0.0 <= p.train.warmup_ratio < 1.0, "train.warmup_ratio must be in [0, 1)"),
         (p.train.max_grad_norm > 0, "train.max_grad_norm must be > 0"),
