@@ -148,9 +148,9 @@ def build_optimizer(model: SiamesePreferenceModel, lr: float, head_lr: float, we
         n_layers = model.backbone.config.num_hidden_layers
         depth_of = {name: layers_below_top(name, n_layers) for name, _ in model.backbone.named_parameters()}
     groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
-    named = [(p, lr * layer_lr_decay ** depth_of.get(name, 0)) for name, p in model.backbone.named_parameters()]
-    named += [(p, head_lr) for p in model.head.parameters()]
-    for param, group_lr in sorted(named, key=lambda item: item[1] != lr):  # stable: the top rate's groups first
+    rated = [(p, lr * layer_lr_decay ** depth_of.get(name, 0)) for name, p in model.backbone.named_parameters()]
+    rated += [(p, head_lr) for p in model.head.parameters()]
+    for param, group_lr in sorted(rated, key=lambda item: item[1] != lr):  # stable: the top rate's groups first
         if param.requires_grad:
             groups.setdefault((group_lr, param.ndim >= 2), []).append(param)
     return torch.optim.AdamW([{"params": params, "lr": group_lr, "weight_decay": weight_decay if decayed else 0.0}
