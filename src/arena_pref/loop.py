@@ -275,12 +275,13 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
         log_metrics(progress.step, {"val/loss": metrics["loss"], "val/acc": metrics["acc"]})
         log.info("step %d: val loss %.4f, val acc %.4f", progress.step, metrics["loss"], metrics["acc"])
         stamp = payload_extra | {"step": progress.step, "val_loss": metrics["loss"]}
+        live = io.payload(model) | stamp
         if improved:
-            io.save_best(io.payload(scored) | stamp, best_path)
+            io.save_best(live if scored is model else io.payload(scored) | stamp, best_path)
         # The last checkpoint is written after the best one: a kill in between resumes from the
         # previous last checkpoint, whose best is never newer than best.pt. It holds the live weights
         # (and the average's, with train.ema_decay) to resume from.
-        save_atomic(io.payload(model) | stamp | {
+        save_atomic(live | {
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
             "rng": capture_rng(), "progress": dataclasses.asdict(progress)}
             | ({} if averaged is None else {"ema": averaged.state_dict()}), last_path)
