@@ -40,6 +40,7 @@ from arena_pref.metrics import fold_spread, score
 from arena_pref.params import Params
 from arena_pref.precision import resolve_device, resolve_precision
 from arena_pref.predictions import probs_frame, probs_of
+from arena_pref.soft_targets import NO_TEACHER, Teacher, mixed_targets, read_teacher
 
 from _variants import add_variant_options, build_variants
 
@@ -51,6 +52,7 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--features", required=True, help="featurized pairs: the featurize stage's train.parquet")
     add_variant_options(p)
+    p.add_argument("--teacher", help="the teacher stage's train.parquet, for variants with train.soft_target_weight > 0")
     p.add_argument("--out", required=True, help="CSV of out-of-fold probabilities of every variant")
     p.add_argument("--budget-s", type=float, default=float("inf"), help="start no variant after this many seconds")
     return p.parse_args()
@@ -64,7 +66,8 @@ def features_pad_token_id(features: str, prog: str) -> int:
     return json.loads(meta_path.read_text())["pad_token_id"]
 
 
-def cross_validate(params: Params, pairs: pd.DataFrame, pad_token_id: int, workdir: Path) -> pd.DataFrame:
+def cross_validate(params: Params, pairs: pd.DataFrame, pad_token_id: int, workdir: Path,
+                   teacher: Teacher) -> pd.DataFrame:
     """Out-of-fold TTA probabilities of one variant: a model per fold, trained on the other folds."""
     device = resolve_device(params.train.device)
     precision = resolve_precision(params.train.precision, device)
@@ -73,9 +76,11 @@ def cross_validate(params: Params, pairs: pd.DataFrame, pad_token_id: int, workd
     for fold in validation_folds(pairs["fold"].to_numpy(), ALL_FOLDS):
         train_pairs, valid_pairs = split_fold(pairs, fold, train_on_swapped=m.head != "symmetric")
         model = siamese_for_fold(m, params.base.seed, train_pairs).to(device)
+        weight = params.train.soft_target_weight
+        targets = mixed_targets(train_pairs, teacher.table, fold, weight, teacher.path) if weight else None
         best = workdir / f"fold_{fold}_best.pt"
         result = train(model, train_pairs, valid_pairs, params.train, params.base.seed, device, precision,
-                       pad_token_id, best, workdir / f"fold_{fold}_last.pt", {}, lambda *_: None)
+                       pad_token_id, best, workdir / f"fold_{fold}_last.pt", {}, lambda *_: None, targets=targets)
         best_model = model_from_checkpoint(load_checkpoint(best)).to(device)
         probs = predict_pairs(best_model, PairColumns(valid_pairs), params.evaluate.batch_size, device, precision,
                               pad_token_id, show_progress=False).tta
@@ -89,6 +94,9 @@ def main() -> int:
     variants = build_variants(args, PROG)
     pairs = pd.read_parquet(args.features)
     pad_token_id = features_pad_token_id(args.features, PROG)
+    if any(p.train.soft_target_weight for p in variants.values()) and not args.teacher:
+        sys.exit(f"{PROG}: a variant sets train.soft_target_weight: --teacher is needed")
+    teacher = read_teacher(args.teacher) if args.teacher else NO_TEACHER
     logging.getLogger("arena_pref").setLevel(logging.WARNING)
     started, results = time.perf_counter(), []
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,7 +105,7 @@ def main() -> int:
                 print(f"budget of {args.budget_s:g} s spent: stopping before variant {name}", flush=True)
                 break
             t0 = time.perf_counter()
-            oof = cross_validate(params, pairs, pad_token_id, Path(tmp))
+            oof = cross_validate(params, pairs, pad_token_id, Path(tmp), teacher)
             labels, folds = oof["label"].to_numpy(), oof["fold"].to_numpy()
             probs = probs_of(oof)
             cv = fold_spread(labels, probs, folds)

@@ -1,7 +1,9 @@
 """Stage train: fine-tune the siamese model for validation fold train.fold, or for every fold (-1).
 
-    python src/train.py --features data/token_ids --models models/siamese --live-dir metrics/train
-Reads base.seed, model.* and train.* from params.yaml. Per validation fold k it writes
+    python src/train.py --features data/token_ids --teacher data/teacher --models models/siamese \
+        --live-dir metrics/train
+Reads base.seed, model.* and train.* from params.yaml; with train.soft_target_weight > 0 the training
+targets mix in the teacher stage's probabilities (arena_pref.soft_targets). Per validation fold k it writes
 models/siamese/fold_k/best.pt (lowest validation loss), models/siamese/fold_k/last.pt (with optimizer state, for
 resuming) and DVCLive logs of loss and accuracy under metrics/train/fold_k.
 
@@ -29,12 +31,13 @@ from arena_pref.loop import train
 from arena_pref.params import Params, load_params
 from arena_pref.precision import resolve_device, resolve_precision
 from arena_pref.resume import FINISHED, checkpoint_state, plan_folds, run_fingerprint
+from arena_pref.soft_targets import NO_TEACHER, Teacher, mixed_targets, read_teacher
 
 log = logging.getLogger("train")
 
 
 def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, params: Params, features_meta: dict,
-                   fingerprint: str, models_dir: Path, live_dir: Path, device, precision, ctx,
+                   teacher: Teacher, fingerprint: str, models_dir: Path, live_dir: Path, device, precision, ctx,
                    estimate_folds: int = 0) -> None:
     """Train the model of validation fold `fold`. With estimate_folds > 0, first log how long that many
     folds of this shape will take (estimate.py), before the first step."""
@@ -42,6 +45,8 @@ def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, par
     # gradients, so training on both only doubles the cost. The concat head learns symmetry from them.
     train_pairs, valid_pairs = split_fold(pairs, fold, train_on_swapped=params.model.head != "symmetric")
     model = siamese_for_fold(params.model, params.base.seed, train_pairs)
+    weight = params.train.soft_target_weight
+    targets = mixed_targets(train_pairs, teacher.table, fold, weight, teacher.path) if weight else None
     check_fits_positions(model.backbone.config, int(max(pairs["a_ids"].map(len).max(), pairs["b_ids"].map(len).max())))
     if estimate_folds and ctx.is_main:
         token_seconds = seconds_per_token(model, PairColumns(train_pairs), params.train.batch_size, device, precision,
@@ -63,7 +68,7 @@ def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, par
         return train(model, train_pairs, valid_pairs, params=params.train, seed=params.base.seed, device=device,
                      precision=precision, pad_token_id=features_meta["pad_token_id"], best_path=best_path,
                      last_path=last_path, payload_extra=payload_extra, log_metrics=log_metrics,
-                     resume_from=resume_from, ctx=ctx)
+                     resume_from=resume_from, ctx=ctx, targets=targets)
 
     result = train_logged(run, live_dir, resume_from["step"] if resume_from else None, ctx.is_main)
     if ctx.is_main:
@@ -72,7 +77,7 @@ def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, par
 
 
 def main() -> None:
-    args = stage_arguments(__doc__, "--features", "--models", "--live-dir")
+    args = stage_arguments(__doc__, "--features", "--teacher", "--models", "--live-dir")
     params = load_params()
     device = resolve_device(params.train.device)
     ctx = init_from_env(device.type)
@@ -84,7 +89,9 @@ def main() -> None:
     pairs = pd.read_parquet(f"{args.features}/train.parquet")
     features_meta = read_json(f"{args.features}/meta.json")
     folds = validation_folds(pairs["fold"].to_numpy(), params.train.fold)
-    fingerprints = {fold: run_fingerprint(params, features_meta, ctx.world_size, fold) for fold in folds}
+    teacher = read_teacher(f"{args.teacher}/train.parquet") if params.train.soft_target_weight else NO_TEACHER
+    fingerprints = {fold: run_fingerprint(params, features_meta, ctx.world_size, fold, teacher.digest)
+                    for fold in folds}
     states = {fold: checkpoint_state(Path(fold_dir(args.models, fold)) / "last.pt", fingerprints[fold])
               for fold in folds}
     plan = plan_folds(states, params.train.resume)
@@ -95,8 +102,8 @@ def main() -> None:
         if state == FINISHED:
             log.info("fold %d finished in the interrupted run: kept", fold)
             continue
-        train_one_fold(fold, state, pairs, params, features_meta, fingerprints[fold], Path(fold_dir(args.models, fold)),
-                       Path(fold_dir(args.live_dir, fold)), device, precision, ctx,
+        train_one_fold(fold, state, pairs, params, features_meta, teacher, fingerprints[fold],
+                       Path(fold_dir(args.models, fold)), Path(fold_dir(args.live_dir, fold)), device, precision, ctx,
                        estimate_folds=len(to_train) if fold == to_train[0] else 0)
     shutdown(ctx)
 

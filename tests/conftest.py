@@ -176,8 +176,8 @@ def make_train_dir(root: Path, backbone_dir: Path, n_rows: int = 30, **train_ove
 def train_command(*extra: str) -> list[str]:
     import sys
     script = Path(__file__).resolve().parents[1] / "src" / "train.py"
-    return [sys.executable, *extra, str(script), "--features", "features", "--models", "models",
-            "--live-dir", "live"]
+    return [sys.executable, *extra, str(script), "--features", "features", "--teacher", "teacher",
+            "--models", "models", "--live-dir", "live"]
 
 
 PIPELINE_TINY = {  # params.yaml overrides of the tiny pipeline (pipeline_repo)

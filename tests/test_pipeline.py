@@ -141,14 +141,20 @@ def test_exp_run_with_llm_enabled_trains_the_member_and_blends_it(repo, tiny_lla
 
 
 @pytest.mark.slow
-def test_exp_run_with_set_param_records_a_new_experiment(repo):
+def test_exp_run_with_set_params_records_an_experiment_trained_on_soft_targets(repo):
     path, env = repo
-    _run(_dvc("exp", "run", "-S", "train.lr=1.0e-5"), path, env)
+    assert pd.read_parquet(path / "data" / "teacher" / "train.parquet").empty  # the default weight 0 needs none
+    _run(_dvc("exp", "run", "-S", "train.lr=1.0e-5", "-S", "train.soft_target_weight=0.5"), path, env)
+    teacher = pd.read_parquet(path / "data" / "teacher" / "train.parquet")
+    prepared = pd.read_parquet(path / "data" / "prepared" / "train.parquet")
+    for fold in (0, 1, 2):  # each fold's model has a teacher row for each of its training rows
+        in_teacher = teacher.loc[teacher["valid_fold"] == fold, "id"]
+        assert sorted(in_teacher) == sorted(prepared.loc[prepared["fold"] != fold, "id"])
     shown = json.loads(_run(_dvc("exp", "show", "--json"), path, env))
-    lrs = []
+    recorded = []
     for commit in shown:
         for exp in commit.get("experiments") or []:
             for revision in exp.get("revs", []):
                 params = revision["data"]["params"]["params.yaml"]["data"]
-                lrs.append(params["train"]["lr"])
-    assert 1.0e-5 in lrs
+                recorded.append((params["train"]["lr"], params["train"]["soft_target_weight"]))
+    assert (1.0e-5, 0.5) in recorded

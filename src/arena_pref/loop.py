@@ -219,13 +219,15 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
           params: TrainParams, seed: int, device: torch.device, precision: Precision, pad_token_id: int,
           best_path: Path, last_path: Path, payload_extra: dict,
           log_metrics: Callable[[int, dict[str, float]], None], resume_from: dict | None = None,
-          ctx: DistContext = SINGLE, io: ModelIO = SIAMESE_IO) -> TrainResult:
+          ctx: DistContext = SINGLE, io: ModelIO = SIAMESE_IO, targets: np.ndarray | None = None) -> TrainResult:
     """Train `model` on `train_pairs`, evaluate on `valid_pairs`, and write checkpoints.
 
     pairs: DataFrames of featurized pairs (a_ids, b_ids, a_stats, b_stats, label). `payload_extra` is
     stored in every checkpoint (the run's fingerprint and length, to decide on resuming). `resume_from`: a last
     checkpoint of this same run to continue from. `io`: how to batch, score and checkpoint this kind of
-    model (the siamese one by default). Returns the best validation loss and its step.
+    model (the siamese one by default). `targets`: (n, 3) class probabilities to train towards, one row per
+    training pair (arena_pref.teacher's soft targets); None = the one-hot labels. Validation always scores
+    the labels. Returns the best validation loss and its step.
     """
     torch.manual_seed(seed)
     model.to(device)
@@ -262,6 +264,7 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
     columns = io.columns(train_pairs)
     lengths = columns.lengths()
     labels = torch.tensor(train_pairs["label"].to_numpy(), dtype=torch.long)
+    target_probs = None if targets is None else torch.as_tensor(targets, dtype=torch.float32)
 
     def validate_and_checkpoint(next_epoch: int, next_micro: int) -> None:
         metrics = evaluate_loss(scored, valid_pairs, params.batch_size * 2, device, precision, pad_token_id, ctx, io)
@@ -298,12 +301,14 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
             window_end = is_window_end(micro, len(batches), params.grad_accum_steps)
             batch = {k: v.to(device) for k, v in columns.batch(index, pad_token_id, precision.pad_to_multiple_of).items()}
             target = labels[index].to(device)
+            # cross_entropy takes class indices or, for soft targets, class probabilities.
+            loss_target = target if target_probs is None else target_probs[index].to(device)
             with contextlib.nullcontext() if window_end or not ctx.enabled else runner.no_sync():
                 with autocast(precision, device):
                     logits = runner(**batch)
                 # The loss is computed in fp32 on upcast logits: fp16 log-softmax loses the small
                 # probability differences this task is about.
-                loss = F.cross_entropy(logits.float(), target)
+                loss = F.cross_entropy(logits.float(), loss_target)
                 if not torch.isfinite(loss) and not precision.use_grad_scaler:
                     raise NonFiniteLossError(
                         f"loss is {loss.item()} at optimizer step {progress.step + 1} (epoch {epoch + 1}, "

@@ -15,13 +15,17 @@ from .params import Params
 log = logging.getLogger(__name__)
 
 
-def run_fingerprint(params: Params, features_meta: dict, world_size: int, fold: int) -> str:
-    """Identity of one fold's training run: a last checkpoint is resumable only by a run with the same one."""
+def run_fingerprint(params: Params, features_meta: dict, world_size: int, fold: int,
+                    teacher_digest: str | None = None) -> str:
+    """Identity of one fold's training run: a last checkpoint is resumable only by a run with the same one.
+    `teacher_digest`: the teacher table's, when the targets mix it in (train.soft_target_weight > 0)."""
     train_settings = asdict(params.train)
     train_settings.pop("resume")
     train_settings.pop("nproc_per_node")  # world_size below is what the run really had
     identity = {"seed": params.base.seed, "model": asdict(params.model), "train": train_settings,
                 "features": features_meta, "world_size": world_size, "fold": fold}
+    if teacher_digest is not None:  # absent otherwise, so runs without a teacher keep their fingerprints
+        identity["teacher"] = teacher_digest
     return hash_identity(identity)
 
 
