@@ -33,6 +33,7 @@ import pandas as pd
 from arena_pref.backbone import siamese_for_fold
 from arena_pref.checkpoint import load_checkpoint, model_from_checkpoint
 from arena_pref.collate import PairColumns
+from arena_pref.files import FEATURES_META, read_features_meta
 from arena_pref.folds import ALL_FOLDS, split_fold, validation_folds
 from arena_pref.infer import predict_pairs
 from arena_pref.loop import train
@@ -60,10 +61,10 @@ def parse_args() -> argparse.Namespace:
 
 def features_pad_token_id(features: str, prog: str) -> int:
     """The pad token id in the meta.json that the featurize stage writes beside its train.parquet."""
-    meta_path = Path(features).with_name("meta.json")
+    meta_path = Path(features).with_name(FEATURES_META)
     if not meta_path.is_file():
         sys.exit(f"{prog}: {meta_path} not found: --features must be a featurize stage's train.parquet")
-    return json.loads(meta_path.read_text())["pad_token_id"]
+    return read_features_meta(meta_path.parent)["pad_token_id"]
 
 
 def cross_validate(params: Params, pairs: pd.DataFrame, pad_token_id: int, workdir: Path,

@@ -15,7 +15,7 @@ import pandas as pd
 
 from arena_pref.collate import PairColumns
 from arena_pref.errors import run_stage
-from arena_pref.files import read_json, stage_arguments, write_json
+from arena_pref.files import read_features_meta, stage_arguments, write_json
 from arena_pref.folds import fold_dir, split_fold, validation_folds
 from arena_pref.infer import PairPredictions, load_for_inference, predict_pairs
 from arena_pref.metrics import (calibration_table, confusion_rows, expected_calibration_error, flip_rate,
@@ -30,7 +30,7 @@ def main() -> None:
     args = stage_arguments(__doc__, "--features", "--models", "--out-dir", "--oof")
     params = load_params()
     pairs = pd.read_parquet(f"{args.features}/train.parquet")
-    pad_token_id = read_json(f"{args.features}/meta.json")["pad_token_id"]
+    pad_token_id = read_features_meta(args.features)["pad_token_id"]
 
     parts = []
     for fold in validation_folds(pairs["fold"].to_numpy(), params.train.fold):

@@ -21,7 +21,7 @@ import yaml
 from arena_pref.bundle import FORMAT_VERSION, package_versions, publish, write_manifest
 from arena_pref.ensemble import fit_blend
 from arena_pref.errors import run_stage
-from arena_pref.files import read_json, stage_arguments, write_json
+from arena_pref.files import read_features_meta, read_json, stage_arguments, write_json
 from arena_pref.folds import validation_folds
 from arena_pref.llm_bundle import export_llm
 from arena_pref.members import MEMBER_KINDS, SKLEARN_PREDICT, export_siamese, export_sklearn
@@ -86,7 +86,7 @@ def main() -> None:
     settings = {}
     for member in members:
         if member == "siamese":
-            pad_token_id = read_json(f"{args.features}/meta.json")["pad_token_id"]
+            pad_token_id = read_features_meta(args.features)["pad_token_id"]
             settings[member] = export_siamese(params, Path(args.models), folds, pad_token_id, staging)
         elif member in SKLEARN_PREDICT:
             settings[member] = export_sklearn(member, Path(args.fitted) / member, folds, staging)

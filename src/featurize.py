@@ -6,13 +6,14 @@ Writes train.parquet and test.parquet (id, fold, label, swapped, a_ids, b_ids) a
 """
 
 import logging
+from pathlib import Path
 
 import pandas as pd
 
 from arena_pref.backbone import load_tokenizer
 from arena_pref.encode import encode_rows, with_swapped_copies
 from arena_pref.errors import run_stage
-from arena_pref.files import stage_arguments, write_json, write_parquet
+from arena_pref.files import FEATURES_META, stage_arguments, write_json, write_parquet
 from arena_pref.params import load_params
 
 log = logging.getLogger("featurize")
@@ -44,7 +45,7 @@ def main() -> None:
     write_json({"pad_token_id": int(tokenizer.pad_token_id), "backbone": params.model.backbone,
                 "max_tokens_per_side": settings.max_tokens_per_side,
                 "truncated_sides": int(sum(n >= settings.max_tokens_per_side for n in lengths)),
-                "sides": len(lengths)}, f"{args.out_dir}/meta.json")
+                "sides": len(lengths)}, Path(args.out_dir) / FEATURES_META)
     log.info("featurized %d training pairs (swap copies: %s) and %d test pairs", len(train), settings.swap_train,
              len(test))
 

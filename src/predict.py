@@ -12,7 +12,7 @@ import pandas as pd
 
 from arena_pref.collate import PairColumns
 from arena_pref.errors import run_stage
-from arena_pref.files import read_json, stage_arguments
+from arena_pref.files import read_features_meta, stage_arguments
 from arena_pref.folds import fold_dir, validation_folds
 from arena_pref.infer import load_for_inference, predict_pairs
 from arena_pref.params import load_params
@@ -26,7 +26,7 @@ def main() -> None:
     params = load_params()
     test_pairs = pd.read_parquet(f"{args.features}/test.parquet")
     test = PairColumns(test_pairs)
-    pad_token_id = read_json(f"{args.features}/meta.json")["pad_token_id"]
+    pad_token_id = read_features_meta(args.features)["pad_token_id"]
     folds = validation_folds(pd.read_parquet(f"{args.features}/train.parquet", columns=["fold"])["fold"].to_numpy(),
                              params.train.fold)
     fold_probs = []

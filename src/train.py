@@ -24,7 +24,7 @@ from arena_pref.collate import PairColumns
 from arena_pref.distributed import barrier, init_from_env, shutdown
 from arena_pref.errors import run_stage
 from arena_pref.estimate import log_estimate, run_seconds, seconds_per_token
-from arena_pref.files import read_json, stage_arguments
+from arena_pref.files import read_features_meta, stage_arguments
 from arena_pref.folds import fold_dir, split_fold, validation_folds
 from arena_pref.live import train_logged
 from arena_pref.loop import train
@@ -87,7 +87,7 @@ def main() -> None:
     precision = resolve_precision(params.train.precision, device)
 
     pairs = pd.read_parquet(f"{args.features}/train.parquet")
-    features_meta = read_json(f"{args.features}/meta.json")
+    features_meta = read_features_meta(args.features)
     folds = validation_folds(pairs["fold"].to_numpy(), params.train.fold)
     teacher = read_teacher(f"{args.teacher}/train.parquet") if params.train.soft_target_weight else NO_TEACHER
     fingerprints = {fold: run_fingerprint(params, features_meta, ctx.world_size, fold, teacher.digest)

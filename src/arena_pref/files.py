@@ -37,6 +37,14 @@ def read_json(path: str | Path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+FEATURES_META = "meta.json"  # the featurize stage's facts about its token ids, beside its tables
+
+
+def read_features_meta(features_dir: str | Path) -> dict:
+    """The featurize stage's meta.json in `features_dir`: pad_token_id, backbone, max_tokens_per_side, ..."""
+    return read_json(Path(features_dir) / FEATURES_META)
+
+
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
