@@ -161,8 +161,9 @@ def make_train_dir(root: Path, backbone_dir: Path, n_rows: int = 30, **train_ove
     params["model"]["backbone"] = str(backbone_dir)
     params["prepare"]["n_folds"] = 3
     params["featurize"]["max_tokens_per_side"] = 32
+    # No teacher unless a test asks for one (train.soft_target_weight), whatever params.yaml's default.
     params["train"].update({"epochs": 2, "batch_size": 2, "grad_accum_steps": 1, "eval_every_steps": 1,
-                            "device": "cpu", "precision": "fp32"} | train_overrides)
+                            "device": "cpu", "precision": "fp32", "soft_target_weight": 0.0} | train_overrides)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     rows, _ = read_rows(write_csv(root / "train.csv", fixture_train_rows(n_rows)), labelled=True)
     rows = assign_folds(rows, 3, 42)
@@ -185,7 +186,7 @@ PIPELINE_TINY = {  # params.yaml overrides of the tiny pipeline (pipeline_repo)
     "featurize": {"max_tokens_per_side": 48},
     # fp32: the bundle tests compare the pipeline's probabilities with the bundle's to 1e-6 on CPU.
     "train": {"fold": -1, "epochs": 1, "batch_size": 4, "grad_accum_steps": 2, "eval_every_steps": 2,
-              "device": "cpu", "precision": "fp32"},
+              "device": "cpu", "precision": "fp32", "soft_target_weight": 0.0},  # the experiment test turns it on
     "gbdt": {"max_iter": 10, "min_samples_leaf": 3},
     "tfidf": {"min_df": 1, "max_features": 2000},
     "evaluate": {"batch_size": 8},

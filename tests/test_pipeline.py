@@ -143,7 +143,7 @@ def test_exp_run_with_llm_enabled_trains_the_member_and_blends_it(repo, tiny_lla
 @pytest.mark.slow
 def test_exp_run_with_set_params_records_an_experiment_trained_on_soft_targets(repo):
     path, env = repo
-    assert pd.read_parquet(path / "data" / "teacher" / "train.parquet").empty  # the default weight 0 needs none
+    assert pd.read_parquet(path / "data" / "teacher" / "train.parquet").empty  # weight 0 (PIPELINE_TINY): none needed
     _run(_dvc("exp", "run", "-S", "train.lr=1.0e-5", "-S", "train.soft_target_weight=0.5"), path, env)
     teacher = pd.read_parquet(path / "data" / "teacher" / "train.parquet")
     prepared = pd.read_parquet(path / "data" / "prepared" / "train.parquet")
