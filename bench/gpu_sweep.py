@@ -96,7 +96,8 @@ def main() -> int:
     pairs = pd.read_parquet(args.features)
     pad_token_id = features_pad_token_id(args.features, PROG)
     if any(p.train.soft_target_weight for p in variants.values()) and not args.teacher:
-        sys.exit(f"{PROG}: a variant sets train.soft_target_weight: --teacher is needed")
+        sys.exit(f"{PROG}: a variant trains with train.soft_target_weight > 0 (from --params, --set or --variant): "
+                 "--teacher is needed, or --set train.soft_target_weight=0.0")
     teacher = read_teacher(args.teacher) if args.teacher else NO_TEACHER
     logging.getLogger("arena_pref").setLevel(logging.WARNING)
     started, results = time.perf_counter(), []
