@@ -9,6 +9,7 @@ the signal they capture.
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def read_teacher(path: str) -> Teacher:
     if not Path(path).is_file():
         raise InputError(f"{path} not found: train.soft_target_weight > 0 needs the teacher stage's table "
                          "(dvc repro runs it)")
-    return Teacher(pd.read_parquet(path), path, hashlib.sha256(Path(path).read_bytes()).hexdigest())
+    data = Path(path).read_bytes()  # read once: parsed and hashed from the same bytes
+    return Teacher(pd.read_parquet(io.BytesIO(data)), path, hashlib.sha256(data).hexdigest())
 
 
 def mixed_targets(train_pairs: pd.DataFrame, teacher: pd.DataFrame, fold: int, weight: float,
