@@ -77,8 +77,7 @@ def cross_validate(params: Params, pairs: pd.DataFrame, pad_token_id: int, workd
     for fold in validation_folds(pairs["fold"].to_numpy(), ALL_FOLDS):
         train_pairs, valid_pairs = split_fold(pairs, fold, train_on_swapped=m.head != "symmetric")
         model = siamese_for_fold(m, params.base.seed, train_pairs).to(device)
-        weight = params.train.soft_target_weight
-        targets = mixed_targets(train_pairs, teacher.table, fold, weight, teacher.path) if weight else None
+        targets = mixed_targets(train_pairs, teacher, fold, params.train.soft_target_weight)
         best = workdir / f"fold_{fold}_best.pt"
         result = train(model, train_pairs, valid_pairs, params.train, params.base.seed, device, precision,
                        pad_token_id, best, workdir / f"fold_{fold}_last.pt", {}, lambda *_: None, targets=targets)

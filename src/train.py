@@ -45,8 +45,7 @@ def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, par
     # gradients, so training on both only doubles the cost. The concat head learns symmetry from them.
     train_pairs, valid_pairs = split_fold(pairs, fold, train_on_swapped=params.model.head != "symmetric")
     model = siamese_for_fold(params.model, params.base.seed, train_pairs)
-    weight = params.train.soft_target_weight
-    targets = mixed_targets(train_pairs, teacher.table, fold, weight, teacher.path) if weight else None
+    targets = mixed_targets(train_pairs, teacher, fold, params.train.soft_target_weight)
     check_fits_positions(model.backbone.config, int(max(pairs["a_ids"].map(len).max(), pairs["b_ids"].map(len).max())))
     if estimate_folds and ctx.is_main:
         token_seconds = seconds_per_token(model, PairColumns(train_pairs), params.train.batch_size, device, precision,

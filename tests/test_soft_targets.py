@@ -21,7 +21,7 @@ from arena_pref.loop import train
 from arena_pref.params import load_params
 from arena_pref.precision import resolve_precision
 from arena_pref.resume import run_fingerprint
-from arena_pref.soft_targets import VALID_FOLD, mixed_targets
+from arena_pref.soft_targets import NO_TEACHER, VALID_FOLD, Teacher, mixed_targets
 from arena_pref.swap import swap_labels, swap_probs
 from arena_pref.teacher import TEACHER_COLUMNS, nested_teacher
 from conftest import REPO_ROOT, make_train_dir, train_command
@@ -110,22 +110,24 @@ def featurized(ids, folds, labels, swapped) -> pd.DataFrame:
     return pd.DataFrame({"id": ids, "fold": folds, "label": labels, "swapped": swapped})
 
 
-TEACHER = pd.DataFrame({VALID_FOLD: [0, 0, 1], "id": ["a", "b", "a"], "winner_model_a": [0.5, 0.1, 0.9],
-                        "winner_model_b": [0.2, 0.6, 0.05], "winner_tie": [0.3, 0.3, 0.05]})
+TEACHER = Teacher(pd.DataFrame({VALID_FOLD: [0, 0, 1], "id": ["a", "b", "a"], "winner_model_a": [0.5, 0.1, 0.9],
+                                "winner_model_b": [0.2, 0.6, 0.05], "winner_tie": [0.3, 0.3, 0.05]}),
+                  "t.parquet", None)
 
 
 def test_mixed_targets_are_exact():
     # a; b's swapped copy (a tie: it stays a tie); an extra row, which has no teacher.
     train_pairs = featurized(["a", "b", "x"], [1, 2, EXTRA_FOLD], [0, TIE, 1], [False, True, False])
-    targets = mixed_targets(train_pairs, TEACHER, fold=0, weight=0.25, source="t.parquet")
+    targets = mixed_targets(train_pairs, TEACHER, fold=0, weight=0.25)
     np.testing.assert_allclose(targets, [[0.875, 0.05, 0.075], [0.15, 0.025, 0.825], [0.0, 1.0, 0.0]], atol=1e-15)
+    assert mixed_targets(train_pairs, NO_TEACHER, fold=0, weight=0.0) is None  # the loop trains on the labels
 
 
 def test_a_swapped_copy_gets_the_swapped_target():
     original = featurized(["a", "b"], [1, 2], [0, 1], [False, False])
     copies = featurized(["a", "b"], [1, 2], swap_labels(np.array([0, 1])), [True, True])
-    forward = mixed_targets(original, TEACHER, 0, 0.4, "t.parquet")
-    backward = mixed_targets(copies, TEACHER, 0, 0.4, "t.parquet")
+    forward = mixed_targets(original, TEACHER, 0, 0.4)
+    backward = mixed_targets(copies, TEACHER, 0, 0.4)
     np.testing.assert_array_equal(backward, swap_probs(forward))
     np.testing.assert_array_equal(swap_probs(backward), forward)
 
@@ -134,7 +136,7 @@ def test_missing_teacher_row_names_the_file_fold_and_pair():
     train_pairs = featurized(["a", "b"], [1, 2], [0, 1], [False, False])
     with pytest.raises(InputError, match=r"t\.parquet: no teacher probabilities for validation fold 1 and "
                                          r"training pair id 'b' \(1 pairs in all\)"):
-        mixed_targets(train_pairs, TEACHER, fold=1, weight=0.5, source="t.parquet")
+        mixed_targets(train_pairs, TEACHER, fold=1, weight=0.5)
 
 
 CPU = torch.device("cpu")

@@ -45,19 +45,21 @@ def read_teacher(path: str) -> Teacher:
     return Teacher(pd.read_parquet(io.BytesIO(data)), path, hashlib.sha256(data).hexdigest())
 
 
-def mixed_targets(train_pairs: pd.DataFrame, teacher: pd.DataFrame, fold: int, weight: float,
-                  source: str) -> np.ndarray:
+def mixed_targets(train_pairs: pd.DataFrame, teacher: Teacher, fold: int, weight: float) -> np.ndarray | None:
     """(n, 3) training targets of fold `fold`'s model, one row per row of `train_pairs` (featurized pairs:
     id, fold, label, swapped): (1 - weight) x one-hot(label) + weight x the teacher's probabilities for
     this fold, A and B exchanged for a swapped copy. Extra rows (fold -2) keep their one-hot label.
-    `source` names the teacher file in the error raised when a training pair has no teacher row."""
+    None for weight 0: the loop then trains on the labels themselves. A training pair without a teacher
+    row raises an InputError naming the teacher's file."""
+    if not weight:
+        return None
     one_hot = np.eye(N_CLASSES)[train_pairs["label"].to_numpy()]
-    of_fold = teacher[teacher[VALID_FOLD] == fold].set_index("id")
+    of_fold = teacher.table[teacher.table[VALID_FOLD] == fold].set_index("id")
     needs_teacher = (train_pairs["fold"] != EXTRA_FOLD).to_numpy()
     ids = train_pairs["id"].astype(str)
     missing = needs_teacher & ~ids.isin(of_fold.index).to_numpy()
     if missing.any():
-        raise InputError(f"{source}: no teacher probabilities for validation fold {fold} and training pair id "
+        raise InputError(f"{teacher.path}: no teacher probabilities for validation fold {fold} and training pair id "
                          f"{ids[missing].iloc[0]!r} ({int(missing.sum())} pairs in all): rerun the teacher stage")
     teacher_probs = one_hot.copy()
     teacher_probs[needs_teacher] = of_fold.loc[ids[needs_teacher], list(LABEL_COLUMNS)].to_numpy(dtype=np.float64)
