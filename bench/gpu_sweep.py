@@ -41,7 +41,8 @@ from arena_pref.metrics import fold_spread, score
 from arena_pref.params import Params
 from arena_pref.precision import resolve_device, resolve_precision
 from arena_pref.predictions import probs_frame, probs_of
-from arena_pref.soft_targets import NO_TEACHER, Teacher, mixed_targets, read_teacher
+from arena_pref.soft_targets import (NO_TEACHER, Teacher, mixed_targets, read_teacher, uses_teacher,
+                                     with_fold_teacher_stats)
 
 from _variants import add_variant_options, build_variants
 
@@ -53,7 +54,8 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--features", required=True, help="featurized pairs: the featurize stage's train.parquet")
     add_variant_options(p)
-    p.add_argument("--teacher", help="the teacher stage's train.parquet, for variants with train.soft_target_weight > 0")
+    p.add_argument("--teacher", help="the teacher stage's train.parquet, for variants with train.soft_target_weight > 0 "
+                   "or model.teacher_prior")
     p.add_argument("--out", required=True, help="CSV of out-of-fold probabilities of every variant")
     p.add_argument("--budget-s", type=float, default=float("inf"), help="start no variant after this many seconds")
     return p.parse_args()
@@ -76,6 +78,8 @@ def cross_validate(params: Params, pairs: pd.DataFrame, pad_token_id: int, workd
     frames = []
     for fold in validation_folds(pairs["fold"].to_numpy(), ALL_FOLDS):
         train_pairs, valid_pairs = split_fold(pairs, fold, train_on_swapped=m.head != "symmetric")
+        if m.teacher_prior:
+            train_pairs, valid_pairs = (with_fold_teacher_stats(p, teacher, fold) for p in (train_pairs, valid_pairs))
         model = siamese_for_fold(m, params.base.seed, train_pairs).to(device)
         targets = mixed_targets(train_pairs, teacher, fold, params.train.soft_target_weight)
         best = workdir / f"fold_{fold}_best.pt"
@@ -94,9 +98,9 @@ def main() -> int:
     variants = build_variants(args, PROG)
     pairs = pd.read_parquet(args.features)
     pad_token_id = features_pad_token_id(args.features, PROG)
-    if any(p.train.soft_target_weight for p in variants.values()) and not args.teacher:
-        sys.exit(f"{PROG}: a variant trains with train.soft_target_weight > 0 (from --params, --set or --variant): "
-                 "--teacher is needed, or --set train.soft_target_weight=0.0")
+    if any(uses_teacher(p) for p in variants.values()) and not args.teacher:
+        sys.exit(f"{PROG}: a variant trains with train.soft_target_weight > 0 or model.teacher_prior (from --params, "
+                 "--set or --variant): --teacher is needed, or --set train.soft_target_weight=0.0")
     teacher = read_teacher(args.teacher) if args.teacher else NO_TEACHER
     logging.getLogger("arena_pref").setLevel(logging.WARNING)
     started, results = time.perf_counter(), []

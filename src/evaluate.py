@@ -1,10 +1,11 @@
 """Stage evaluate: score the best checkpoint of each trained fold on its validation rows.
 
-    python src/evaluate.py --features data/token_ids --models models/siamese --out-dir metrics/evaluate \
-        --oof data/predictions/oof_siamese.csv
+    python src/evaluate.py --features data/token_ids --teacher data/teacher --models models/siamese \
+        --out-dir metrics/evaluate --oof data/predictions/oof_siamese.csv
 Writes metrics.json (pooled out-of-fold log loss, accuracy, per-class figures, with and without swap
 TTA, swap flip rate, calibration error; per fold and mean/std across folds), confusion.csv and
-calibration.csv (plots), and the out-of-fold predictions keyed by id.
+calibration.csv (plots), and the out-of-fold predictions keyed by id. With model.teacher_prior the
+validation pairs carry the teacher stage's probabilities, as in training.
 """
 
 import logging
@@ -22,14 +23,16 @@ from arena_pref.metrics import (calibration_table, confusion_rows, expected_cali
                                 fold_spread, score)
 from arena_pref.params import load_params
 from arena_pref.predictions import probs_frame, write_probs
+from arena_pref.soft_targets import NO_TEACHER, read_teacher, with_fold_teacher_stats
 
 log = logging.getLogger("evaluate")
 
 
 def main() -> None:
-    args = stage_arguments(__doc__, "--features", "--models", "--out-dir", "--oof")
+    args = stage_arguments(__doc__, "--features", "--teacher", "--models", "--out-dir", "--oof")
     params = load_params()
     pairs = pd.read_parquet(f"{args.features}/train.parquet")
+    teacher = read_teacher(f"{args.teacher}/train.parquet") if params.model.teacher_prior else NO_TEACHER
     pad_token_id = read_features_meta(args.features)["pad_token_id"]
 
     parts = []
@@ -37,6 +40,8 @@ def main() -> None:
         model, device, precision = load_for_inference(f"{fold_dir(args.models, fold)}/best.pt", params.train.device,
                                                       params.train.precision)
         _, valid = split_fold(pairs, fold)
+        if params.model.teacher_prior:
+            valid = with_fold_teacher_stats(valid, teacher, fold)
         predictions = predict_pairs(model, PairColumns(valid), params.evaluate.batch_size, device, precision,
                                     pad_token_id, desc=f"evaluate fold {fold}")
         parts.append((valid, predictions))

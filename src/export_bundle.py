@@ -24,7 +24,7 @@ from arena_pref.errors import run_stage
 from arena_pref.files import read_features_meta, read_json, stage_arguments, write_json
 from arena_pref.folds import validation_folds
 from arena_pref.llm_bundle import export_llm
-from arena_pref.members import MEMBER_KINDS, SKLEARN_PREDICT, export_siamese, export_sklearn
+from arena_pref.members import MEMBER_KINDS, SKLEARN_PREDICT, TEACHER_MEMBERS, export_siamese, export_sklearn
 from arena_pref.params import load_params
 from arena_pref.predictions import probs_of, read_probs
 
@@ -76,6 +76,9 @@ def main() -> None:
     unsupported = [m for m in members if m not in MEMBER_KINDS]
     if unsupported:
         raise SystemExit(f"bundle: the ensemble blends {unsupported}, which arena_pref.members cannot pack yet")
+    if "siamese" in members and params.model.teacher_prior and not set(TEACHER_MEMBERS) <= set(members):
+        raise SystemExit(f"bundle: the siamese model reads the teacher prior (model.teacher_prior), so the bundle "
+                         f"needs the {list(TEACHER_MEMBERS)} members, and the ensemble blends only {members}")
     folds = validation_folds(pd.read_parquet(f"{args.features}/train.parquet", columns=["fold"])["fold"].to_numpy(),
                              params.train.fold)
     out = Path(args.out)

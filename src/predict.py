@@ -1,8 +1,11 @@
 """Stage predict: test pairs -> probabilities from the siamese model, averaged over the trained folds.
 
-    python src/predict.py --features data/token_ids --models models/siamese --out data/predictions/test_siamese.csv
+    python src/predict.py --features data/token_ids --models models/siamese --gbdt-test data/predictions/test_gbdt.csv \
+        --tfidf-test data/predictions/test_tfidf.csv --out data/predictions/test_siamese.csv
 Each fold's best checkpoint predicts every test pair (swap TTA by predict.tta); the fold models'
-probabilities are averaged. The ensemble stage turns this into submission.csv.
+probabilities are averaged. The ensemble stage turns this into submission.csv. With model.teacher_prior
+the test pairs carry the teacher's probabilities: the mean of the gbdt and tfidf stages' test
+predictions (their fold models', as the teacher stage's validation rows are).
 """
 
 import logging
@@ -16,15 +19,21 @@ from arena_pref.files import read_features_meta, stage_arguments
 from arena_pref.folds import fold_dir, validation_folds
 from arena_pref.infer import load_for_inference, predict_pairs
 from arena_pref.params import load_params
-from arena_pref.predictions import probs_frame, write_probs
+from arena_pref.predictions import align_to, probs_frame, probs_of, read_probs, write_probs
+from arena_pref.soft_targets import teacher_mean
+from arena_pref.teacher_prior import with_teacher_stats
 
 log = logging.getLogger("predict")
 
 
 def main() -> None:
-    args = stage_arguments(__doc__, "--features", "--models", "--out")
+    args = stage_arguments(__doc__, "--features", "--models", "--gbdt-test", "--tfidf-test", "--out")
     params = load_params()
     test_pairs = pd.read_parquet(f"{args.features}/test.parquet")
+    if params.model.teacher_prior:
+        ids = test_pairs["id"].astype(str)
+        member_probs = [probs_of(align_to(read_probs(path), ids, path)) for path in (args.gbdt_test, args.tfidf_test)]
+        test_pairs = with_teacher_stats(test_pairs, teacher_mean(*member_probs))
     test = PairColumns(test_pairs)
     pad_token_id = read_features_meta(args.features)["pad_token_id"]
     folds = validation_folds(pd.read_parquet(f"{args.features}/train.parquet", columns=["fold"])["fold"].to_numpy(),

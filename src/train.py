@@ -3,7 +3,8 @@
     python src/train.py --features data/token_ids --teacher data/teacher --models models/siamese \
         --live-dir metrics/train
 Reads base.seed, model.* and train.* from params.yaml; with train.soft_target_weight > 0 the training
-targets mix in the teacher stage's probabilities (arena_pref.soft_targets). Per validation fold k it writes
+targets mix in the teacher stage's probabilities (arena_pref.soft_targets), and with model.teacher_prior
+each side's statistics carry them (arena_pref.teacher_prior). Per validation fold k it writes
 models/siamese/fold_k/best.pt (lowest validation loss), models/siamese/fold_k/last.pt (with optimizer state, for
 resuming) and DVCLive logs of loss and accuracy under metrics/train/fold_k.
 
@@ -31,7 +32,8 @@ from arena_pref.loop import train
 from arena_pref.params import Params, load_params
 from arena_pref.precision import resolve_device, resolve_precision
 from arena_pref.resume import FINISHED, checkpoint_state, plan_folds, run_fingerprint
-from arena_pref.soft_targets import NO_TEACHER, Teacher, mixed_targets, read_teacher
+from arena_pref.soft_targets import (NO_TEACHER, Teacher, mixed_targets, read_teacher, uses_teacher,
+                                     with_fold_teacher_stats)
 
 log = logging.getLogger("train")
 
@@ -44,6 +46,8 @@ def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, par
     # The symmetric head is swap-equivariant: a swapped copy gives exactly its original's loss and
     # gradients, so training on both only doubles the cost. The concat head learns symmetry from them.
     train_pairs, valid_pairs = split_fold(pairs, fold, train_on_swapped=params.model.head != "symmetric")
+    if params.model.teacher_prior:
+        train_pairs, valid_pairs = (with_fold_teacher_stats(p, teacher, fold) for p in (train_pairs, valid_pairs))
     model = siamese_for_fold(params.model, params.base.seed, train_pairs)
     targets = mixed_targets(train_pairs, teacher, fold, params.train.soft_target_weight)
     check_fits_positions(model.backbone.config, int(max(pairs["a_ids"].map(len).max(), pairs["b_ids"].map(len).max())))
@@ -88,7 +92,7 @@ def main() -> None:
     pairs = pd.read_parquet(f"{args.features}/train.parquet")
     features_meta = read_features_meta(args.features)
     folds = validation_folds(pairs["fold"].to_numpy(), params.train.fold)
-    teacher = read_teacher(f"{args.teacher}/train.parquet") if params.train.soft_target_weight else NO_TEACHER
+    teacher = read_teacher(f"{args.teacher}/train.parquet") if uses_teacher(params) else NO_TEACHER
     fingerprints = {fold: run_fingerprint(params, features_meta, ctx.world_size, fold, teacher.digest)
                     for fold in folds}
     states = {fold: checkpoint_state(Path(fold_dir(args.models, fold)) / "last.pt", fingerprints[fold])

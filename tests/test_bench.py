@@ -123,19 +123,21 @@ def test_gpu_sweep_cross_validates_each_variant_and_writes_every_oof_row(tmp_pat
     root = make_train_dir(tmp_path / "run", tiny_backbone_dir, n_rows=30, epochs=1)
     out = tmp_path / "sweep.csv"
     original = pd.read_parquet(root / "features" / "train.parquet").query("~swapped")
-    teacher = pd.concat([pd.DataFrame({"valid_fold": fold, "id": original.loc[original["fold"] != fold, "id"],
-                                       "winner_model_a": 0.2, "winner_model_b": 0.2, "winner_tie": 0.6})
-                         for fold in (0, 1, 2)])
+    # A teacher that favours ties, and knows them (p(tie) 0.9 for a tie, 0.5 otherwise): for every row of each fold.
+    tie = np.where(original["label"].to_numpy() == 2, 0.9, 0.5)
+    teacher = pd.concat([pd.DataFrame({"valid_fold": fold, "id": original["id"], "winner_model_a": (1 - tie) / 2,
+                                       "winner_model_b": (1 - tie) / 2, "winner_tie": tie}) for fold in (0, 1, 2)])
     teacher.to_parquet(tmp_path / "teacher.parquet", index=False)
     done = run_bench("gpu_sweep.py", "--features", str(root / "features" / "train.parquet"),
                      "--params", str(root / "params.yaml"), "--set", "train.eval_every_steps=0",
                      "--variant", "base", "--variant", "fast", "train.lr=1.0e-2", "train.head_lr=1.0e-1",
                      "--variant", "soft", "train.lr=1.0e-2", "train.head_lr=1.0e-1", "train.soft_target_weight=0.9",
+                     "--variant", "prior", "model.teacher_prior=true",
                      "--teacher", str(tmp_path / "teacher.parquet"),
                      "--out", str(out))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert [line["variant"] for line in lines] == ["base", "fast", "soft"]
+    assert [line["variant"] for line in lines] == ["base", "fast", "soft", "prior"]
     assert all(set(line["per_fold_log_loss"]) == {"0", "1", "2"} for line in lines)
     table = pd.read_csv(out, dtype={"id": str})
     assert list(table.columns) == ["variant", "id", "fold", "label", "winner_model_a", "winner_model_b", "winner_tie"]
@@ -153,6 +155,9 @@ def test_gpu_sweep_cross_validates_each_variant_and_writes_every_oof_row(tmp_pat
     assert not np.allclose(base["winner_tie"].to_numpy(), fast["winner_tie"].to_numpy())
     # the same fast training, towards a teacher that favours ties
     assert soft["winner_tie"].mean() > fast["winner_tie"].mean()
+    # the base run, reading a teacher that knows the ties
+    loss = {line["variant"]: line["log_loss"] for line in lines}
+    assert loss["prior"] < loss["base"] - 0.05, loss
 
 
 def test_gpu_sweep_refuses_a_setting_params_yaml_would_refuse(tmp_path, tiny_backbone_dir):
@@ -169,6 +174,10 @@ def test_gpu_sweep_refuses_a_setting_params_yaml_would_refuse(tmp_path, tiny_bac
                      "--params", str(root / "params.yaml"), "--variant", "soft", "train.soft_target_weight=0.5",
                      "--out", str(tmp_path / "sweep.csv"))
     assert done.returncode != 0 and "a variant trains with train.soft_target_weight > 0" in done.stderr
+    done = run_bench("gpu_sweep.py", "--features", str(root / "features" / "train.parquet"),
+                     "--params", str(root / "params.yaml"), "--variant", "prior", "model.teacher_prior=true",
+                     "--out", str(tmp_path / "sweep.csv"))
+    assert done.returncode != 0 and "train.soft_target_weight > 0 or model.teacher_prior" in done.stderr
 
 
 @pytest.fixture(scope="module")

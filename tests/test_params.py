@@ -271,6 +271,24 @@ def test_boundary_values_accepted(raw_params, key, value):
     assert getattr(getattr(parse_params(raw), section), name) == value
 
 
+def test_the_priors_need_what_they_read(raw_params):
+    def message(**sections) -> str:
+        raw = copy.deepcopy(raw_params)
+        for section, values in sections.items():
+            raw[section].update(values)
+        with pytest.raises(ParamsError) as err:
+            parse_params(raw)
+        return str(err.value)
+
+    assert message(model={"side_stats": False}) == "params.yaml: model.stats_prior needs model.side_stats: true"
+    assert (message(model={"stats_prior": False, "teacher_prior": True})
+            == "params.yaml: model.teacher_prior needs model.stats_prior: true")
+    assert message(model={"teacher_prior": True}, data={"extra_train_csvs": ["more.csv"]}) == (
+        "params.yaml: model.teacher_prior cannot train on data.extra_train_csvs: extra rows have no out-of-fold "
+        "teacher probabilities")
+    assert parse_params(_with(raw_params, "model.teacher_prior", True)).model.teacher_prior
+
+
 def test_mutations_do_not_leak_into_fixture(raw_params):
     # The fixture is shared by the module's tests: _with must copy.
     assert raw_params["train"]["lr"] == 2.0e-5

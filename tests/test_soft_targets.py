@@ -13,6 +13,7 @@ import torch
 import yaml
 from threadpoolctl import threadpool_limits
 
+from arena_pref import gbdt, tfidf
 from arena_pref.errors import InputError
 from arena_pref.features import pair_features
 from arena_pref.folds import EXTRA_FOLD, split_fold
@@ -21,7 +22,7 @@ from arena_pref.loop import train
 from arena_pref.params import load_params
 from arena_pref.precision import resolve_precision
 from arena_pref.resume import run_fingerprint
-from arena_pref.soft_targets import NO_TEACHER, VALID_FOLD, Teacher, mixed_targets
+from arena_pref.soft_targets import NO_TEACHER, VALID_FOLD, Teacher, mixed_targets, teacher_mean
 from arena_pref.swap import swap_labels, swap_probs
 from arena_pref.teacher import TEACHER_COLUMNS, nested_teacher
 from conftest import REPO_ROOT, make_train_dir, train_command
@@ -63,12 +64,18 @@ def of_fold(teacher: pd.DataFrame, fold: int) -> pd.DataFrame:
     return teacher[teacher[VALID_FOLD] == fold].reset_index(drop=True)
 
 
-def test_teacher_has_one_row_per_training_row_of_each_fold(rows, teacher):
+def test_teacher_has_one_row_per_row_of_each_folds_model(rows, teacher, small_params):
     assert list(teacher.columns) == TEACHER_COLUMNS
-    for fold in (0, 1, 2):
-        assert sorted(of_fold(teacher, fold)["id"]) == sorted(rows.loc[rows["fold"] != fold, "id"])
+    for fold in (0, 1, 2):  # the training rows and the validation rows
+        assert sorted(of_fold(teacher, fold)["id"]) == sorted(rows["id"])
     probs = teacher[list(LABEL_COLUMNS)].to_numpy()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-12)
+    # A validation row gets the fast members' out-of-fold probabilities, as their stages write them.
+    members_oof = teacher_mean(gbdt.cross_fit_stage(small_params, hand_features_of(rows), [0, 1, 2]).oof,
+                               tfidf.cross_fit_stage(small_params, rows, [0, 1, 2]).oof)
+    own = teacher.merge(rows[["id", "fold"]], on="id")
+    own = own[own[VALID_FOLD] == own["fold"]].set_index("id").loc[rows["id"]]
+    np.testing.assert_array_equal(own[list(LABEL_COLUMNS)].to_numpy(), members_oof)
 
 
 def test_relabelling_the_validation_fold_leaves_its_teacher_bit_for_bit(rows, teacher, small_params):
@@ -96,8 +103,8 @@ def test_extra_rows_train_the_teacher_but_get_no_row(rows, small_params):
     with_extra = rows.copy()
     with_extra.loc[with_extra["fold"] == 2, "fold"] = EXTRA_FOLD
     teacher = nested_teacher(with_extra, hand_features_of(with_extra), small_params, [0, 1])
-    for fold, other in ((0, 1), (1, 0)):
-        assert sorted(of_fold(teacher, fold)["id"]) == sorted(with_extra.loc[with_extra["fold"] == other, "id"])
+    for fold in (0, 1):
+        assert sorted(of_fold(teacher, fold)["id"]) == sorted(with_extra.loc[with_extra["fold"] != EXTRA_FOLD, "id"])
 
 
 def test_teacher_rejects_hand_features_of_other_rows(rows, small_params):
@@ -135,7 +142,7 @@ def test_a_swapped_copy_gets_the_swapped_target():
 def test_missing_teacher_row_names_the_file_fold_and_pair():
     train_pairs = featurized(["a", "b"], [1, 2], [0, 1], [False, False])
     with pytest.raises(InputError, match=r"t\.parquet: no teacher probabilities for validation fold 1 and "
-                                         r"training pair id 'b' \(1 pairs in all\)"):
+                                         r"pair id 'b' \(1 pairs in all\)"):
         mixed_targets(train_pairs, TEACHER, fold=1, weight=0.5)
 
 
@@ -174,7 +181,7 @@ def test_train_stage_reads_the_teacher_table_and_names_it_when_missing(tmp_path,
     cwd = make_train_dir(tmp_path / "run", tiny_backbone_dir, soft_target_weight=0.5)
     done = subprocess.run(train_command(), cwd=cwd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, done.stderr
-    assert ("teacher/train.parquet not found: train.soft_target_weight > 0 needs the teacher stage's table"
+    assert ("teacher/train.parquet not found: train.soft_target_weight > 0 and model.teacher_prior need the teacher stage's table"
             in done.stderr)
     assert yaml.safe_load((cwd / "params.yaml").read_text())["train"]["fold"] == 0
     train_pairs, _ = split_fold(pd.read_parquet(cwd / "features" / "train.parquet"), 0, train_on_swapped=False)

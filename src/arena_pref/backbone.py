@@ -10,6 +10,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from .side_stats import SIDE_STATS
+from .teacher_prior import TEACHER_STATS
 from .errors import InputError
 from .model import SiamesePreferenceModel
 from .params import ModelParams
@@ -67,10 +68,12 @@ def backbone_from_config(config_dict: dict):
 
 def pretrained_siamese(m: ModelParams, seed: int) -> SiamesePreferenceModel:
     """The pretrained encoder (`load_pretrained_backbone`) and a fresh head drawn from `seed`, reading the
-    side statistics (side_stats.SIDE_STATS) when `m.side_stats`."""
+    side statistics (side_stats.SIDE_STATS) when `m.side_stats`, and the teacher's
+    (teacher_prior.TEACHER_STATS) after them when `m.teacher_prior`."""
     encoder = load_pretrained_backbone(m.backbone, m.revision, m.attention_dropout)
     torch.manual_seed(seed)  # the head's initial weights
-    return SiamesePreferenceModel(encoder, m.head, m.dropout, len(SIDE_STATS) if m.side_stats else 0, m.stats_prior)
+    n_side_stats = (len(SIDE_STATS) + (len(TEACHER_STATS) if m.teacher_prior else 0)) if m.side_stats else 0
+    return SiamesePreferenceModel(encoder, m.head, m.dropout, n_side_stats, m.stats_prior)
 
 
 def siamese_for_fold(m: ModelParams, seed: int, train_pairs: pd.DataFrame) -> SiamesePreferenceModel:

@@ -139,6 +139,12 @@ def _major_minor(text: str | None) -> str | None:
     return None if text is None else ".".join(text.split("+")[0].split(".")[:2])
 
 
+def _without_sklearn(sklearn_members: list[str]) -> str:
+    """The way around a scikit-learn mismatch, when there is one: the siamese member alone, unless it
+    runs the scikit-learn members itself (its teacher prior)."""
+    return "" if "siamese" in sklearn_members else " (or score with members=['siamese'])"
+
+
 def check_runtime(root: str | Path, description: dict, sklearn_members: list[str]) -> None:
     """Stop with a clear error when the running packages cannot read this bundle.
 
@@ -157,10 +163,8 @@ def check_runtime(root: str | Path, description: dict, sklearn_members: list[str
         for name in ("scikit-learn", "skops"):
             if running[name] is None:
                 raise BundleError(where, f"the {', '.join(sklearn_members)} member(s) need {name}, which is not "
-                                  f"installed: pip install {name}=={written.get(name)} (or score with "
-                                  "members=['siamese'])")
+                                  f"installed: pip install {name}=={written.get(name)}{_without_sklearn(sklearn_members)}")
         if _major_minor(written.get("scikit-learn")) != _major_minor(running["scikit-learn"]):
             raise BundleError(where, f"the {', '.join(sklearn_members)} fold models were written with scikit-learn "
                               f"{written.get('scikit-learn')} and this runtime has {running['scikit-learn']}: "
-                              f"install scikit-learn=={written.get('scikit-learn')} (or score with "
-                              "members=['siamese'])")
+                              f"install scikit-learn=={written.get('scikit-learn')}{_without_sklearn(sklearn_members)}")

@@ -90,20 +90,31 @@ def load_sklearn(member: str, root: Path, entry: dict, options: ScoreOptions) ->
 SIAMESE_BACKBONE_DIR = "backbone"
 
 
-class SiamesePredictor:
-    """The fold models of the siamese member, with the tokenizer and text settings featurize used."""
+TEACHER_MEMBERS = ("gbdt", "tfidf")  # in soft_targets.teacher_mean's order
 
-    def __init__(self, tokenizer, models: list, entry: dict, device, precision, batch_size: int):
+
+class SiamesePredictor:
+    """The fold models of the siamese member, with the tokenizer and text settings featurize used, and
+    for a model with the teacher prior (model.teacher_prior) the bundle's gbdt and tfidf predictors,
+    whose mean its inputs carry, as the predict stage's do."""
+
+    def __init__(self, tokenizer, models: list, entry: dict, device, precision, batch_size: int,
+                 teacher_members: list[SklearnPredictor]):
         self.tokenizer, self.models, self.entry = tokenizer, models, entry
         self.device, self.precision, self.batch_size = device, precision, batch_size
+        self.teacher_members = teacher_members
 
     def predict(self, rows: pd.DataFrame, show_progress: bool = False) -> np.ndarray:
         from .collate import PairColumns
         from .encode import encode_rows
         from .infer import predict_pairs
+        from .soft_targets import teacher_mean
+        from .teacher_prior import with_teacher_stats
         text = self.entry["text"]
-        pairs = PairColumns(encode_rows(rows, self.tokenizer, text["max_tokens_per_side"], text["prompt_share"],
-                                        text["head_share"]))
+        encoded = encode_rows(rows, self.tokenizer, text["max_tokens_per_side"], text["prompt_share"], text["head_share"])
+        if self.teacher_members:
+            encoded = with_teacher_stats(encoded, teacher_mean(*(m.predict(rows) for m in self.teacher_members)))
+        pairs = PairColumns(encoded)
         fold_probs = []
         for fold, model in zip(self.entry["folds"], self.models):
             predictions = predict_pairs(model, pairs, self.batch_size, self.device, self.precision,
@@ -135,7 +146,7 @@ def export_siamese(params, models_dir: Path, folds: list[int], pad_token_id: int
         write_json(checkpoint["backbone_config"], staging / SIAMESE_BACKBONE_DIR / "config.json")
     if len(heads) != 1:
         raise ValueError(f"the fold checkpoints under {models_dir} were built with different heads: {sorted(heads)}")
-    return {"kind": "siamese", "folds": list(folds)} | dict(heads.pop()) | {
+    return {"kind": "siamese", "folds": list(folds), "teacher_prior": params.model.teacher_prior} | dict(heads.pop()) | {
             "pad_token_id": int(pad_token_id), "tta": params.predict.tta, "batch_size": params.predict.batch_size,
             "precision": params.train.precision,
             "text": {"max_tokens_per_side": params.featurize.max_tokens_per_side,
@@ -148,7 +159,7 @@ def load_siamese(root: Path, entry: dict, options: ScoreOptions) -> SiamesePredi
     from transformers import AutoTokenizer
 
     from .backbone import backbone_from_config
-    from .bundle import read_json_file
+    from .bundle import DESCRIPTION, read_json_file
     from .model import SPEC_KEYS, SiamesePreferenceModel
     from .precision import resolve_device, resolve_precision
 
@@ -171,7 +182,16 @@ def load_siamese(root: Path, entry: dict, options: ScoreOptions) -> SiamesePredi
         except (SafetensorError, RuntimeError, OSError) as err:
             raise BundleError(path, f"weights do not fit the model in bundle.json: {err}") from None
         models.append(model.to(device).eval())
-    return SiamesePredictor(tokenizer, models, entry, device, precision, options.batch_size or entry["batch_size"])
+    teacher_members = []
+    if entry.get("teacher_prior"):  # bundles written before the teacher prior have no such key
+        settings = read_json_file(root / DESCRIPTION)["member_settings"]
+        missing = [m for m in TEACHER_MEMBERS if m not in settings]
+        if missing:
+            raise BundleError(root / DESCRIPTION, f"the siamese member reads the teacher prior, but the bundle has no "
+                                                  f"{missing} member")
+        teacher_members = [load_sklearn(m, root, settings[m], options) for m in TEACHER_MEMBERS]
+    return SiamesePredictor(tokenizer, models, entry, device, precision, options.batch_size or entry["batch_size"],
+                            teacher_members)
 
 
 # ------------------------------------------------------------------------------------------ registry

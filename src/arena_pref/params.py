@@ -58,6 +58,7 @@ class ModelParams:
     attention_dropout: float  # dropout on the backbone's attention probabilities
     side_stats: bool  # append each side's answer length statistics to its pooled vector
     stats_prior: bool  # add a logistic regression on those statistics, fitted on the training fold (model.StatsPrior)
+    teacher_prior: bool  # the statistics also carry the teacher's out-of-fold log-probabilities (arena_pref.teacher_prior)
 
 
 @dataclass(frozen=True)
@@ -289,6 +290,10 @@ def _check_ranges(p: Params) -> None:
         (0.0 <= p.model.dropout < 1.0, "model.dropout must be in [0, 1)"),
         (0.0 <= p.model.attention_dropout < 1.0, "model.attention_dropout must be in [0, 1)"),
         (p.model.side_stats or not p.model.stats_prior, "model.stats_prior needs model.side_stats: true"),
+        (p.model.stats_prior or not p.model.teacher_prior, "model.teacher_prior needs model.stats_prior: true"),
+        (not (p.model.teacher_prior and p.data.extra_train_csvs),
+         "model.teacher_prior cannot train on data.extra_train_csvs: extra rows have no out-of-fold teacher "
+         "probabilities"),
         (-1 <= p.train.fold < p.prepare.n_folds, "train.fold must be -1 (all folds) or in [0, prepare.n_folds)"),
         (p.train.epochs >= 1, "train.epochs must be >= 1"),
         (p.train.batch_size >= 1, "train.batch_size must be >= 1"),

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 def run_fingerprint(params: Params, features_meta: dict, world_size: int, fold: int,
                     teacher_digest: str | None = None) -> str:
     """Identity of one fold's training run: a last checkpoint is resumable only by a run with the same one.
-    `teacher_digest`: the teacher table's, when the targets mix it in (train.soft_target_weight > 0)."""
+    `teacher_digest`: the teacher table's, when the run reads it (soft_targets.uses_teacher)."""
     train_settings = asdict(params.train)
     train_settings.pop("resume")
     train_settings.pop("nproc_per_node")  # world_size below is what the run really had

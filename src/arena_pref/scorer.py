@@ -89,7 +89,9 @@ class Scorer:
         not_supported = [m for m in chosen if m not in MEMBER_KINDS]
         if not_supported:
             raise BundleError(root, f"member(s) {not_supported} need a newer arena-pref (known: {list(MEMBER_KINDS)})")
-        check_runtime(root, description, [m for m in chosen if MEMBER_KINDS[m].needs_sklearn])
+        # A siamese member with the teacher prior (model.teacher_prior) runs the gbdt and tfidf fold models too.
+        check_runtime(root, description, [m for m in chosen if MEMBER_KINDS[m].needs_sklearn
+                                          or description["member_settings"][m].get("teacher_prior")])
         blend = blend_for(description, chosen, root / "bundle.json")
         options = ScoreOptions(device=device, precision=precision, batch_size=batch_size)
         predictors = {m: MEMBER_KINDS[m].load(root, description["member_settings"][m], options) for m in chosen}
