@@ -156,7 +156,7 @@ def build_model(backbone: str, head: str, dropout: float, attention_dropout: flo
     """Pretrained backbone with `attention_dropout` on its attention probabilities + a freshly
     initialised head, built as src/train.py builds it."""
     return pretrained_siamese(ModelParams(backbone, "main", head, dropout, attention_dropout, side_stats,
-                                          stats_prior=False), seed)
+                                          stats_prior=False, teacher_prior=False), seed)
 
 
 @dataclass
