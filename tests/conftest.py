@@ -247,17 +247,33 @@ def make_pipeline_repo(tmp_path_factory, tiny_backbone_dir) -> tuple[Path, dict]
 
 
 @pytest.fixture(scope="session")
-def pipeline_repo(tmp_path_factory, tiny_backbone_dir) -> tuple[Path, dict]:
-    """The tiny pipeline repo (make_pipeline_repo), built once per session. Tests must not change it,
-    except tests/test_pipeline.py's experiment, which reruns it consistently."""
-    return make_pipeline_repo(tmp_path_factory, tiny_backbone_dir)
+def pipeline_template(tmp_path_factory, tiny_backbone_dir) -> Path:
+    """The tiny pipeline repo (make_pipeline_repo) as `dvc repro` left it, built once per session and
+    never changed: the repos tests use are copies (a copy takes a second, a build minutes)."""
+    repo, _ = make_pipeline_repo(tmp_path_factory, tiny_backbone_dir)
+    return repo
+
+
+def copy_of_pipeline(template: Path, tmp_path_factory) -> tuple[Path, dict]:
+    """(path, env) of a copy of the template repo: its own git history, DVC cache and outputs."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    repo = tmp / "repo"
+    shutil.copytree(template, repo, symlinks=True)
+    return repo, pipeline_env(tmp)
+
+
+@pytest.fixture(scope="session")
+def pipeline_repo(pipeline_template, tmp_path_factory) -> tuple[Path, dict]:
+    """The session's tiny pipeline repo (a copy of pipeline_template). Tests must not change it, except
+    tests/test_pipeline.py's experiments, which rerun it consistently."""
+    return copy_of_pipeline(pipeline_template, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def private_pipeline_repo(tmp_path_factory, tiny_backbone_dir) -> tuple[Path, dict]:
-    """A tiny pipeline repo of the module's own, for tests that queue experiments in it or push its
-    cache (they would change what the session's pipeline_repo shows to other tests)."""
-    return make_pipeline_repo(tmp_path_factory, tiny_backbone_dir)
+def private_pipeline_repo(pipeline_template, tmp_path_factory) -> tuple[Path, dict]:
+    """A tiny pipeline repo of the module's own (a copy of pipeline_template), for tests that queue
+    experiments in it or push its cache (they would change what pipeline_repo shows to other tests)."""
+    return copy_of_pipeline(pipeline_template, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """A learning-rate sweep through the DVC experiment queue: `dvc exp run --queue` with a comma sweep,
 `dvc queue start -j 1`, wait on `dvc queue status`, then `dvc exp show --json`. The queue runs each
 experiment in a temp copy of the repo through a detached celery worker (`dvc exp queue-worker`);
-the fixture stops that worker whatever happens. Runs `dvc repro` once on tiny params first
-(conftest's private_pipeline_repo, one per module)."""
+the fixture stops that worker whatever happens. In a tiny pipeline repo of its own, as `dvc repro`
+left it (conftest's private_pipeline_repo, one per module)."""
 
 from __future__ import annotations
 

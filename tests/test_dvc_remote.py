@@ -1,6 +1,6 @@
 """The default DVC remote: the committed .dvc/config names a local remote outside the repository, and
 `dvc push` from one clone then `dvc pull` in a fresh clone brings back every cached output byte for
-byte. Runs `dvc repro` once on tiny params (conftest's private_pipeline_repo, one per module)."""
+byte, in a tiny pipeline repo of its own (conftest's private_pipeline_repo, one per module)."""
 
 from __future__ import annotations
 
