@@ -160,24 +160,30 @@ def test_gpu_sweep_cross_validates_each_variant_and_writes_every_oof_row(tmp_pat
     assert loss["prior"] < loss["base"] - 0.05, loss
 
 
-def test_gpu_sweep_refuses_a_setting_params_yaml_would_refuse(tmp_path, tiny_backbone_dir):
+def sweep_refusal(monkeypatch, *args: str) -> str:
+    """The message bench/gpu_sweep.py stops with on these arguments: run in this process, since it stops
+    before any training (a subprocess would spend its time importing torch)."""
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    import gpu_sweep
+    monkeypatch.setattr(sys, "argv", ["gpu_sweep.py", *args])
+    with pytest.raises(SystemExit) as stopped:
+        gpu_sweep.main()
+    return str(stopped.value.code)
+
+
+def test_gpu_sweep_refuses_a_setting_params_yaml_would_refuse(tmp_path, tiny_backbone_dir, monkeypatch):
     root = make_train_dir(tmp_path / "run", tiny_backbone_dir, n_rows=30)
-    done = run_bench("gpu_sweep.py", "--features", str(root / "features" / "train.parquet"),
-                     "--params", str(root / "params.yaml"), "--variant", "bad", "train.epochs=0",
-                     "--out", str(tmp_path / "sweep.csv"))
-    assert done.returncode != 0 and "--variant bad: params.yaml: train.epochs must be >= 1" in done.stderr
-    done = run_bench("gpu_sweep.py", "--features", str(root / "features" / "train.parquet"),
-                     "--params", str(root / "params.yaml"), "--variant", "typo", "train.learning_rate=1",
-                     "--out", str(tmp_path / "sweep.csv"))
-    assert done.returncode != 0 and "'train.learning_rate=1' is not KEY=VALUE" in done.stderr
-    done = run_bench("gpu_sweep.py", "--features", str(root / "features" / "train.parquet"),
-                     "--params", str(root / "params.yaml"), "--variant", "soft", "train.soft_target_weight=0.5",
-                     "--out", str(tmp_path / "sweep.csv"))
-    assert done.returncode != 0 and "a variant trains with train.soft_target_weight > 0" in done.stderr
-    done = run_bench("gpu_sweep.py", "--features", str(root / "features" / "train.parquet"),
-                     "--params", str(root / "params.yaml"), "--variant", "prior", "model.teacher_prior=true",
-                     "--out", str(tmp_path / "sweep.csv"))
-    assert done.returncode != 0 and "train.soft_target_weight > 0 or model.teacher_prior" in done.stderr
+    common = ("--features", str(root / "features" / "train.parquet"), "--params", str(root / "params.yaml"),
+              "--out", str(tmp_path / "sweep.csv"))
+    assert "--variant bad: params.yaml: train.epochs must be >= 1" in sweep_refusal(
+        monkeypatch, *common, "--variant", "bad", "train.epochs=0")
+    assert "'train.learning_rate=1' is not KEY=VALUE" in sweep_refusal(
+        monkeypatch, *common, "--variant", "typo", "train.learning_rate=1")
+    assert "a variant trains with train.soft_target_weight > 0" in sweep_refusal(
+        monkeypatch, *common, "--variant", "soft", "train.soft_target_weight=0.5")
+    assert "train.soft_target_weight > 0 or model.teacher_prior (from --params, --set or --variant): --teacher" in (
+        sweep_refusal(monkeypatch, *common, "--variant", "prior", "model.teacher_prior=true"))
+    assert not (tmp_path / "sweep.csv").exists()
 
 
 @pytest.fixture(scope="module")
