@@ -24,20 +24,20 @@ from .params import Params
 from .swap import swap_probs
 from .teacher_prior import with_teacher_stats
 
-VALID_FOLD = "valid_fold"  # the teacher table's column naming the validation fold a row is the target for
+VALID_FOLD = "valid_fold"  # the teacher table's column naming the validation fold whose model a row is for
 
 
 @dataclass(frozen=True)
 class Teacher:
     """The teacher stage's table, the file it came from (for messages) and that file's sha256 (part of
-    the training run's fingerprint, so that a run is not resumed with other targets)."""
+    the training run's fingerprint, so that a run is not resumed with other targets or inputs)."""
 
     table: pd.DataFrame | None
     path: str | None
     digest: str | None
 
 
-NO_TEACHER = Teacher(None, None, None)  # train.soft_target_weight 0: the labels alone
+NO_TEACHER = Teacher(None, None, None)  # neither soft targets nor the teacher prior: the labels alone
 
 
 def teacher_mean(gbdt_probs: np.ndarray, tfidf_probs: np.ndarray) -> np.ndarray:
