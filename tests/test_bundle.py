@@ -89,6 +89,12 @@ def test_runtime_versions_that_cannot_read_the_bundle_are_refused(tmp_path):
     with pytest.raises(BundleError, match=rf"^{tmp_path / 'bundle.json'}: the gbdt, tfidf fold models were written "
                                           r"with scikit-learn 0.24.2 and this runtime has .*install scikit-learn==0.24.2"):
         check_runtime(tmp_path, old_sklearn, ["gbdt", "tfidf"])
+    with pytest.raises(BundleError) as err:
+        check_runtime(tmp_path, old_sklearn, ["gbdt", "tfidf"])
+    assert str(err.value).endswith("(or score with members=['siamese'])")
+    with pytest.raises(BundleError) as err:  # a siamese member with the teacher prior runs gbdt and tfidf itself
+        check_runtime(tmp_path, old_sklearn, ["siamese", "gbdt", "tfidf"])
+    assert str(err.value).endswith("install scikit-learn==0.24.2")
     check_runtime(tmp_path, old_sklearn, [])  # siamese alone does not read scikit-learn files
     with pytest.raises(BundleError, match=r"written with transformers 4.46.0, this runtime has transformers .*"):
         check_runtime(tmp_path, {"written_with": written | {"transformers": "4.46.0"}}, [])

@@ -160,11 +160,12 @@ def check_runtime(root: str | Path, description: dict, sklearn_members: list[str
             raise BundleError(where, f"written with {name} {written.get(name)}, this runtime has {name} "
                               f"{running[name]}: install {name}=={written.get(name)}")
     if sklearn_members:
+        way_around = _without_sklearn(sklearn_members)
         for name in ("scikit-learn", "skops"):
             if running[name] is None:
                 raise BundleError(where, f"the {', '.join(sklearn_members)} member(s) need {name}, which is not "
-                                  f"installed: pip install {name}=={written.get(name)}{_without_sklearn(sklearn_members)}")
+                                  f"installed: pip install {name}=={written.get(name)}{way_around}")
         if _major_minor(written.get("scikit-learn")) != _major_minor(running["scikit-learn"]):
             raise BundleError(where, f"the {', '.join(sklearn_members)} fold models were written with scikit-learn "
                               f"{written.get('scikit-learn')} and this runtime has {running['scikit-learn']}: "
-                              f"install scikit-learn=={written.get('scikit-learn')}{_without_sklearn(sklearn_members)}")
+                              f"install scikit-learn=={written.get('scikit-learn')}{way_around}")

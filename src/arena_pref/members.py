@@ -111,7 +111,8 @@ class SiamesePredictor:
         from .soft_targets import teacher_mean
         from .teacher_prior import with_teacher_stats
         text = self.entry["text"]
-        encoded = encode_rows(rows, self.tokenizer, text["max_tokens_per_side"], text["prompt_share"], text["head_share"])
+        encoded = encode_rows(rows, self.tokenizer, text["max_tokens_per_side"], text["prompt_share"],
+                              text["head_share"])
         if self.teacher_members:
             encoded = with_teacher_stats(encoded, teacher_mean(*(m.predict(rows) for m in self.teacher_members)))
         pairs = PairColumns(encoded)
@@ -146,7 +147,8 @@ def export_siamese(params, models_dir: Path, folds: list[int], pad_token_id: int
         write_json(checkpoint["backbone_config"], staging / SIAMESE_BACKBONE_DIR / "config.json")
     if len(heads) != 1:
         raise ValueError(f"the fold checkpoints under {models_dir} were built with different heads: {sorted(heads)}")
-    return {"kind": "siamese", "folds": list(folds), "teacher_prior": params.model.teacher_prior} | dict(heads.pop()) | {
+    entry = {"kind": "siamese", "folds": list(folds), "teacher_prior": params.model.teacher_prior}
+    return entry | dict(heads.pop()) | {
             "pad_token_id": int(pad_token_id), "tta": params.predict.tta, "batch_size": params.predict.batch_size,
             "precision": params.train.precision,
             "text": {"max_tokens_per_side": params.featurize.max_tokens_per_side,
