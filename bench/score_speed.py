@@ -8,7 +8,8 @@ Timed paths (median seconds over --repeats, each from rows read by data.read_row
   stage            what src/predict.py does on the featurize stage's pairs: per fold load_for_inference
                    (torch checkpoint) + predict_pairs with predict.tta; tokenizing is not counted
   featurize+stage  the same plus encode_rows of the rows, as the featurize stage does (and, for a
-                   model with the teacher prior, the bundle's gbdt and tfidf for its inputs)
+                   model with the teacher prior, the bundle's gbdt and tfidf for its inputs), through
+                   the bundle's own SiamesePredictor.pairs
   bundle_siamese   Scorer.load(members=["siamese"]) + predict_rows: safetensors, tokenizing included
   bundle_all       Scorer.load() + predict_rows with every member of the bundle (blend included)
 The two siamese paths are checked to give the same probabilities (1e-6) before any figure is printed.
@@ -35,11 +36,8 @@ import numpy as np  # noqa: E402
 from arena_pref import Scorer  # noqa: E402
 from arena_pref.collate import PairColumns  # noqa: E402
 from arena_pref.data import read_rows  # noqa: E402
-from arena_pref.encode import encode_rows  # noqa: E402
 from arena_pref.folds import fold_dir  # noqa: E402
 from arena_pref.infer import load_for_inference, predict_pairs  # noqa: E402
-from arena_pref.soft_targets import teacher_mean  # noqa: E402
-from arena_pref.teacher_prior import with_teacher_stats  # noqa: E402
 
 KAGGLE_TEST_PAIRS = 25_000
 
@@ -76,14 +74,9 @@ def main() -> None:
     rows = rows.iloc[:args.rows].reset_index(drop=True) if args.rows else rows
     siamese = Scorer.load(args.bundle, device=args.device, members=["siamese"])
     settings = siamese.description["member_settings"]["siamese"]
-    tokenizer, text = siamese.predictors["siamese"].tokenizer, settings["text"]
-    teacher_members = siamese.predictors["siamese"].teacher_members
 
     def encode() -> PairColumns:
-        encoded = encode_rows(rows, tokenizer, text["max_tokens_per_side"], text["prompt_share"], text["head_share"])
-        if teacher_members:  # model.teacher_prior: the inputs carry the fast members' mean, as predict.py's do
-            encoded = with_teacher_stats(encoded, teacher_mean(*(m.predict(rows) for m in teacher_members)))
-        return PairColumns(encoded)
+        return siamese.predictors["siamese"].pairs(rows)
 
     pairs = encode()
     stage_probs, _ = stage_predict(args.models, settings, pairs, args.device)

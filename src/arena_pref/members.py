@@ -104,10 +104,11 @@ class SiamesePredictor:
         self.device, self.precision, self.batch_size = device, precision, batch_size
         self.teacher_members = teacher_members
 
-    def predict(self, rows: pd.DataFrame, show_progress: bool = False) -> np.ndarray:
+    def pairs(self, rows: pd.DataFrame):
+        """The model's inputs for clean rows: encode_rows with the featurize stage's text settings, plus the
+        teacher's entries for a model with the teacher prior (a collate.PairColumns)."""
         from .collate import PairColumns
         from .encode import encode_rows
-        from .infer import predict_pairs
         from .soft_targets import teacher_mean
         from .teacher_prior import with_teacher_stats
         text = self.entry["text"]
@@ -115,7 +116,11 @@ class SiamesePredictor:
                               text["head_share"])
         if self.teacher_members:
             encoded = with_teacher_stats(encoded, teacher_mean(*(m.predict(rows) for m in self.teacher_members)))
-        pairs = PairColumns(encoded)
+        return PairColumns(encoded)
+
+    def predict(self, rows: pd.DataFrame, show_progress: bool = False) -> np.ndarray:
+        from .infer import predict_pairs
+        pairs = self.pairs(rows)
         fold_probs = []
         for fold, model in zip(self.entry["folds"], self.models):
             predictions = predict_pairs(model, pairs, self.batch_size, self.device, self.precision,
