@@ -23,7 +23,7 @@ def tiny_model(head="symmetric", seed=0, n_side_stats=0, stats_prior=False):
 
 def params(**overrides) -> TrainParams:
     values = dict(fold=0, epochs=1, batch_size=2, grad_accum_steps=2, lr=1.0e-3, head_lr=1.0e-2, layer_lr_decay=1.0,
-                  ema_decay=0.0, soft_target_weight=0.0,
+                  ema_decay=0.0, freeze_layers=0, soft_target_weight=0.0,
                   weight_decay=0.01, warmup_ratio=0.0, max_grad_norm=1.0, precision="fp32",
                   eval_every_steps=0, device="cpu", resume=False, nproc_per_node=1)
     return TrainParams(**(values | overrides))

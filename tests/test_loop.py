@@ -7,8 +7,9 @@ import torch
 from arena_pref.checkpoint import load_checkpoint, model_from_checkpoint, save_atomic
 from arena_pref.collate import PairColumns
 from arena_pref.infer import predict_pairs
-from arena_pref.loop import (NonFiniteLossError, build_optimizer, is_window_end, layers_below_top, plan_steps, train,
-                             window_size)
+from arena_pref.errors import InputError
+from arena_pref.loop import (NonFiniteLossError, build_optimizer, freeze_bottom_layers, is_window_end, layers_below_top,
+                             plan_steps, train, window_size)
 from arena_pref.precision import Precision, cpu_has_native_bf16, resolve_precision
 from helpers import pairs, params, tiny_model
 
@@ -70,6 +71,44 @@ def test_layer_lr_decay_gives_each_layer_its_rate():
     assert decay[id(backbone.encoder.layer[0].attention.self.query_proj.weight)] == 0.1
     assert optimizer.param_groups[0]["lr"] == 1e-3  # the logged train/lr is the top rate
     assert sorted(rate) == sorted(id(p) for p in model.parameters() if p.requires_grad)
+
+
+def frozen_names(model) -> list[str]:
+    return sorted(name for name, p in model.named_parameters() if not p.requires_grad)
+
+
+@pytest.mark.parametrize("freeze_layers, frozen_prefixes", [
+    (0, ()),
+    (1, ("embeddings.", "encoder.rel_embeddings.")),
+    (2, ("embeddings.", "encoder.rel_embeddings.", "encoder.layer.0.")),
+])
+def test_freeze_layers_freezes_the_embeddings_then_the_lowest_layers(freeze_layers, frozen_prefixes):
+    model = tiny_model()  # 2 encoder layers
+    freeze_bottom_layers(model, freeze_layers)
+    backbone_names = [name for name, _ in model.backbone.named_parameters()]
+    assert frozen_names(model) == sorted("backbone." + name for name in backbone_names
+                                         if name.startswith(frozen_prefixes))
+    assert all(p.requires_grad for p in model.head.parameters())
+
+
+def test_freeze_layers_keeps_the_top_layer_learning():
+    with pytest.raises(InputError, match="train.freeze_layers is 3, but the backbone has 2 encoder layers"):
+        freeze_bottom_layers(tiny_model(), 3)
+
+
+def test_a_run_with_frozen_layers_leaves_them_at_their_start(tmp_path):
+    model = tiny_model()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    train(model, pairs(8), pairs(4, seed=1), params(batch_size=2, grad_accum_steps=1, freeze_layers=2), seed=0,
+          device=CPU, precision=FP32, pad_token_id=0, best_path=tmp_path / "best.pt", last_path=tmp_path / "last.pt",
+          payload_extra={}, log_metrics=lambda step, metrics: None)
+    frozen = frozen_names(model)
+    assert "backbone.encoder.layer.0.attention.self.query_proj.weight" in frozen
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, start[name]) == (name in frozen or not value.is_floating_point()), name
+    optimized = {id(p) for g in torch.load(tmp_path / "last.pt", weights_only=True)["optimizer"]["param_groups"]
+                 for p in g["params"]}
+    assert len(optimized) == sum(p.requires_grad for p in model.parameters())
 
 
 def test_layer_lr_decay_one_matches_the_plain_optimizer():

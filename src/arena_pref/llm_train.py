@@ -49,10 +49,11 @@ def judge_layout(m: LlmParams) -> JudgeLayout:
 def loop_settings(params: Params) -> TrainParams:
     """The training loop's settings from the llm section (the loop reads a TrainParams); the validation
     folds are train.fold's, as for every member. The LoRA adapters all learn at one rate (no layer-wise
-    decay), no weight average is kept (it would copy the whole base model), and it learns from the human
-    labels alone."""
+    decay), no weight average is kept (it would copy the whole base model), no layer is frozen beyond the
+    base model LoRA already freezes, and it learns from the human labels alone."""
     m = params.llm
-    own = {"fold": params.train.fold, "layer_lr_decay": 1.0, "ema_decay": 0.0, "soft_target_weight": 0.0}
+    own = {"fold": params.train.fold, "layer_lr_decay": 1.0, "ema_decay": 0.0, "freeze_layers": 0,
+           "soft_target_weight": 0.0}
     shared = {f.name: getattr(m, f.name) for f in dataclasses.fields(TrainParams) if f.name not in own}
     return TrainParams(**own, **shared)
 

@@ -36,6 +36,7 @@ from .checkpoint import model_payload, save_atomic
 from .collate import PairColumns, length_grouped_batches
 from .infer import predict_pairs
 from .distributed import SINGLE, DistContext, all_reduce_sum, shard
+from .errors import InputError
 from .metrics import row_log_losses
 from .model import SiamesePreferenceModel
 from .params import TrainParams
@@ -131,6 +132,22 @@ def layers_below_top(name: str, n_layers: int) -> int:
     if match:
         return max(n_layers - 1 - int(match.group(1)), 0)
     return n_layers if "embeddings" in name else 0
+
+
+def freeze_bottom_layers(model: SiamesePreferenceModel, freeze_layers: int) -> None:
+    """Keep the backbone's `freeze_layers` lowest layers at their pretrained weights, the embeddings
+    counting as the lowest (`layers_below_top`): 1 freezes the embeddings, 3 the embeddings and the first
+    two encoder layers. On a small training set the general lower layers then cannot drift, and backward
+    stops at the lowest trainable layer, so a step costs less. The top encoder layer always learns."""
+    if not freeze_layers:
+        return
+    n_layers = model.backbone.config.num_hidden_layers
+    if freeze_layers > n_layers:
+        raise InputError(f"train.freeze_layers is {freeze_layers}, but the backbone has {n_layers} encoder layers "
+                         f"and the embeddings: at most {n_layers} of them can be frozen (the top layer learns)")
+    for name, param in model.backbone.named_parameters():
+        if layers_below_top(name, n_layers) > n_layers - freeze_layers:
+            param.requires_grad_(False)
 
 
 def build_optimizer(model: SiamesePreferenceModel, lr: float, head_lr: float, weight_decay: float,
@@ -241,6 +258,7 @@ def train(model: SiamesePreferenceModel, train_pairs: pd.DataFrame, valid_pairs:
                  params.grad_accum_steps, ctx.world_size, plan.effective_batch, plan.micro_batches_per_epoch,
                  plan.optimizer_steps_per_epoch, plan.total_steps, plan.warmup_steps)
 
+    freeze_bottom_layers(model, params.freeze_layers)
     optimizer = build_optimizer(model, params.lr, params.head_lr, params.weight_decay, params.layer_lr_decay)
     scheduler = get_cosine_schedule_with_warmup(optimizer, plan.warmup_steps, plan.total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.use_grad_scaler)

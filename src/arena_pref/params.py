@@ -71,6 +71,7 @@ class TrainParams:
     head_lr: float
     layer_lr_decay: float  # backbone lr multiplier per layer below the top one (loop.build_optimizer); 1 = off
     ema_decay: float  # validate and keep an exponential moving average of the weights (loop.weight_average); 0 = off
+    freeze_layers: int  # the backbone's lowest layers kept at their pretrained weights (loop.freeze_bottom_layers); 0 = off
     soft_target_weight: float  # share of the fast members' nested out-of-fold probabilities in the targets (arena_pref.teacher); 0 = off
     weight_decay: float
     warmup_ratio: float
@@ -301,6 +302,7 @@ def _check_ranges(p: Params) -> None:
         (p.train.lr > 0 and p.train.head_lr > 0, "train.lr and train.head_lr must be > 0"),
         (0.0 < p.train.layer_lr_decay <= 1.0, "train.layer_lr_decay must be in (0, 1] (1 = the same rate for every layer)"),
         (0.0 <= p.train.ema_decay < 1.0, "train.ema_decay must be in [0, 1) (0 = no weight averaging)"),
+        (p.train.freeze_layers >= 0, "train.freeze_layers must be >= 0 (0 = the whole backbone learns)"),
         (0.0 <= p.train.soft_target_weight < 1.0,
          "train.soft_target_weight must be in [0, 1) (0 = the human labels alone)"),
         (p.train.weight_decay >= 0, "train.weight_decay must be >= 0"),
