@@ -302,3 +302,18 @@ def test_mutations_do_not_leak_into_fixture(raw_params):
 def test_infinite_or_nan_float_refused(raw_params, value):
     with pytest.raises(ParamsError, match="train.lr must be a finite number"):
         parse_params(_with(raw_params, "train.lr", value))
+
+
+def documented_llm_keys() -> set[str]:
+    """Keys of the llm params table in docs/llm.md (its first column, comma-separated names)."""
+    table = (PARAMS_YAML.parent / "docs/llm.md").read_text().split("## Params (`llm` section")[1].split("\n\n")[0]
+    return {key.strip() for line in table.splitlines()[3:] for key in line.split("|")[1].split(",")}
+
+
+def test_every_param_is_documented():
+    raw = yaml.safe_load(PARAMS_YAML.read_text())
+    params_doc = (PARAMS_YAML.parent / "docs/params.md").read_text()
+    missing = [f"{section}.{key}" for section, values in raw.items() if section != "llm" for key in values
+               if f"`{section}.{key}`" not in params_doc]
+    missing += [f"llm.{key}" for key in set(raw["llm"]) - documented_llm_keys()]
+    assert not missing, f"params.yaml keys without a row in docs/params.md or docs/llm.md: {missing}"
