@@ -155,7 +155,7 @@ def build_model(backbone: str, head: str, dropout: float, attention_dropout: flo
                 seed: int) -> SiamesePreferenceModel:
     """Pretrained backbone with `attention_dropout` on its attention probabilities + a freshly
     initialised head, built as src/train.py builds it."""
-    return pretrained_siamese(ModelParams(backbone, "main", head, dropout, attention_dropout, side_stats,
+    return pretrained_siamese(ModelParams(backbone, "main", head, "mean", dropout, attention_dropout, side_stats,
                                           stats_prior=False, teacher_prior=False), seed)
 
 

@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from arena_pref.collate import collate_pairs
-from arena_pref.model import ConcatHead, SymmetricHead, mean_pool
+from arena_pref import params as params_module
+from arena_pref.model import (HEADS, POOLINGS, SPEC_KEYS, AttentionPool, ConcatHead, SymmetricHead, mean_pool,
+                              spec_of)
 from helpers import tiny_model
 
 
@@ -11,6 +13,49 @@ def test_mean_pool_ignores_padding():
     hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
     mask = torch.tensor([[1, 1, 0]])
     assert torch.equal(mean_pool(hidden, mask), torch.tensor([[2.0, 3.0]]))
+
+
+def test_the_params_name_the_models_heads_and_pools():
+    assert params_module.HEADS == tuple(HEADS) and params_module.POOLINGS == tuple(POOLINGS)
+
+
+def test_an_untrained_attention_pool_is_the_mean_pool():
+    hidden = torch.randn(3, 5, 4)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]])
+    torch.testing.assert_close(AttentionPool(4)(hidden, mask), mean_pool(hidden, mask), rtol=0, atol=1e-6)
+
+
+def test_a_trained_attention_pool_ignores_padding_and_weights_tokens():
+    pool = AttentionPool(2)
+    with torch.no_grad():
+        pool.score.weight.copy_(torch.tensor([[1.0, 0.0]]))  # score = the first coordinate
+    hidden = torch.tensor([[[0.0, 1.0], [torch.log(torch.tensor(3.0)), 5.0], [100.0, 100.0]]])
+    # weights softmax(0, log 3) = (1/4, 3/4) over the two real tokens; the padded third one gets none
+    torch.testing.assert_close(pool(hidden, torch.tensor([[1, 1, 0]])),
+                               torch.tensor([[0.75 * torch.log(torch.tensor(3.0)), 0.25 * 1.0 + 0.75 * 5.0]]))
+
+
+@pytest.mark.parametrize("pooling", ["cls", "attention"])
+def test_each_pooling_gives_the_model_with_the_same_head(pooling):
+    mean, other = tiny_model(), tiny_model(pooling=pooling)
+    assert all(torch.equal(p, q) for p, q in zip(mean.head.parameters(), other.head.parameters()))
+    batch = collate_pairs([[1, 2, 3], [4, 5]], [[6], [7, 8, 9, 10]], pad_token_id=0)
+    with torch.no_grad():
+        hidden = mean.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        expected = mean.compare(*(hidden[:, 0] if pooling == "cls" else mean_pool(hidden, batch["attention_mask"])
+                                  ).chunk(2))
+        torch.testing.assert_close(other(**batch), expected, rtol=0, atol=1e-6)
+        if pooling == "cls":
+            assert not torch.allclose(other(**batch), mean(**batch))
+
+
+def test_spec_of_a_file_written_before_pooling_reads_mean():
+    stored = {"head": "symmetric", "dropout": 0.1, "n_side_stats": 2, "stats_prior": True}
+    assert spec_of(stored) == stored | {"pooling": "mean"}
+    assert spec_of(stored | {"pooling": "attention"})["pooling"] == "attention"
+    with pytest.raises(KeyError):
+        spec_of({key: stored[key] for key in ("head", "dropout", "n_side_stats")})
+    assert set(SPEC_KEYS) == set(stored) | {"pooling"}
 
 
 @pytest.mark.parametrize("head", ["symmetric", "concat"])
@@ -148,7 +193,7 @@ def test_stats_prior_survives_a_checkpoint_round_trip():
     model.fit_prior(a, b, labels)
     rebuilt = model_from_checkpoint(model_payload(model)).eval()
     assert rebuilt.spec() == model.spec() == {"head": "symmetric", "dropout": 0.0, "n_side_stats": 2,
-                                              "stats_prior": True}
+                                              "stats_prior": True, "pooling": "mean"}
     batch = collate_pairs([[1, 2, 3], [4, 5]], [[6], [7, 8, 9]], 0, 1, a[:2].numpy(), b[:2].numpy())
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(**batch), model(**batch))
@@ -180,3 +225,24 @@ def test_prediction_includes_the_stats_prior_in_both_orders():
     np.testing.assert_allclose(predicted.swapped_back, torch.softmax(swapped.double(), -1).numpy()[:, [1, 0, 2]],
                                atol=1e-6)
     assert np.abs(predicted.forward - 1 / 3).max() > 0.01  # the head starts at zero: this is the prior
+
+
+def test_attention_pool_learns_at_the_head_rate_and_survives_a_checkpoint_round_trip():
+    from arena_pref.checkpoint import model_from_checkpoint, model_payload
+    from arena_pref.loop import build_optimizer
+
+    model = tiny_model(pooling="attention").train()
+    optimizer = build_optimizer(model, lr=1e-3, head_lr=1e-2, weight_decay=0.0)
+    rate = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert rate[id(model.pool.score.weight)] == rate[id(model.pool.score.bias)] == 1e-2
+    batch = collate_pairs([[1, 2, 3], [4, 5, 6, 7]], [[6], [7, 8, 9, 10]], pad_token_id=0)
+    for _ in range(3):
+        torch.nn.functional.cross_entropy(model(**batch), torch.tensor([0, 1])).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    assert model.pool.score.weight.abs().sum() > 0
+    model.eval()
+    rebuilt = model_from_checkpoint(model_payload(model)).eval()
+    assert rebuilt.spec()["pooling"] == "attention"
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(**batch), model(**batch), rtol=0, atol=0)

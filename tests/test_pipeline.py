@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from arena_pref import Scorer
-from arena_pref.checkpoint import load_checkpoint, spec_of
+from arena_pref.checkpoint import load_checkpoint
+from arena_pref.model import spec_of
 from arena_pref.data import read_rows
 from arena_pref.predictions import probs_of, read_probs
 from arena_pref.side_stats import SIDE_STATS

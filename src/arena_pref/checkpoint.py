@@ -3,7 +3,7 @@
 A checkpoint is a dict saved with torch.save:
     model: state_dict of SiamesePreferenceModel
     backbone_config: the backbone's config.to_dict() (rebuilds the architecture offline)
-    head, dropout, n_side_stats, stats_prior: how the head was built (SiamesePreferenceModel.spec)
+    head, dropout, n_side_stats, stats_prior, pooling: how the head was built (SiamesePreferenceModel.spec)
     plus training state in the `last` checkpoint (optimizer, scheduler, scaler, progress).
 """
 
@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 import torch
 
 from .backbone import backbone_from_config
-from .model import SPEC_KEYS, SiamesePreferenceModel
+from .model import SiamesePreferenceModel, spec_of
 
 
 def save_atomic(payload, path: str | Path, write: Callable[[Any, BinaryIO], None] | None = None) -> None:
@@ -49,11 +49,6 @@ def load_checkpoint(path: str | Path) -> dict:
     # weights_only=False: the payload holds plain dicts of config values and optimizer state that we
     # wrote ourselves; never load checkpoints from untrusted sources.
     return torch.load(path, map_location="cpu", weights_only=False)
-
-
-def spec_of(checkpoint: dict) -> dict:
-    """The model's constructor arguments stored in a checkpoint (`SiamesePreferenceModel.spec`)."""
-    return {key: checkpoint[key] for key in SPEC_KEYS}
 
 
 def model_from_checkpoint(checkpoint: dict) -> SiamesePreferenceModel:

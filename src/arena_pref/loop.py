@@ -166,7 +166,8 @@ def build_optimizer(model: SiamesePreferenceModel, lr: float, head_lr: float, we
         depth_of = {name: layers_below_top(name, n_layers) for name, _ in model.backbone.named_parameters()}
     groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
     rated = [(p, lr * layer_lr_decay ** depth_of.get(name, 0)) for name, p in model.backbone.named_parameters()]
-    rated += [(p, head_lr) for p in model.head.parameters()]
+    # Everything outside the backbone is new: the head, a learned pool (model.pooling: attention).
+    rated += [(p, head_lr) for name, p in model.named_parameters() if not name.startswith("backbone.")]
     for param, group_lr in sorted(rated, key=lambda item: item[1] != lr):  # stable: the top rate's groups first
         if param.requires_grad:
             groups.setdefault((group_lr, param.ndim >= 2), []).append(param)

@@ -135,7 +135,8 @@ def export_siamese(params, models_dir: Path, folds: list[int], pad_token_id: int
     from safetensors.torch import save_model
 
     from .backbone import load_tokenizer
-    from .checkpoint import load_checkpoint, model_from_checkpoint, spec_of
+    from .checkpoint import load_checkpoint, model_from_checkpoint
+    from .model import spec_of
     from .files import write_json
 
     tokenizer = load_tokenizer(params.model.backbone, params.model.revision)
@@ -167,7 +168,7 @@ def load_siamese(root: Path, entry: dict, options: ScoreOptions) -> SiamesePredi
 
     from .backbone import backbone_from_config
     from .bundle import DESCRIPTION, read_json_file
-    from .model import SPEC_KEYS, SiamesePreferenceModel
+    from .model import SiamesePreferenceModel, spec_of
     from .precision import resolve_device, resolve_precision
 
     backbone_dir = root / SIAMESE_BACKBONE_DIR
@@ -183,7 +184,7 @@ def load_siamese(root: Path, entry: dict, options: ScoreOptions) -> SiamesePredi
     models = []
     for fold in entry["folds"]:
         path = root / "siamese" / f"fold_{fold}.safetensors"
-        model = SiamesePreferenceModel(backbone_from_config(config), **{key: entry[key] for key in SPEC_KEYS})
+        model = SiamesePreferenceModel(backbone_from_config(config), **spec_of(entry))
         try:
             load_model(model, str(path), strict=True)
         except (SafetensorError, RuntimeError, OSError) as err:

@@ -16,13 +16,60 @@ from .labels import N_CLASSES
 # enough L-BFGS iterations to converge on a dozen parameters.
 PRIOR_L2 = 1.0e-4
 PRIOR_MAX_ITER = 200
-SPEC_KEYS = ("head", "dropout", "n_side_stats", "stats_prior")
+SPEC_KEYS = ("head", "dropout", "n_side_stats", "stats_prior", "pooling")
+# Spec keys added after checkpoints and bundles were first written: their value for files that lack them.
+SPEC_DEFAULTS = {"pooling": "mean"}
+
+
+def spec_of(stored: dict) -> dict:
+    """The model's constructor arguments (SPEC_KEYS) stored in a checkpoint or a bundle entry
+    (`SiamesePreferenceModel.spec`)."""
+    return {key: stored[key] if key in stored else SPEC_DEFAULTS[key] for key in SPEC_KEYS}
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Average of token vectors over the mask: (N, L, H), (N, L) -> (N, H)."""
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+class MeanPool(nn.Module):
+    """The average of the side's token vectors (how sentence-transformers encoders such as MiniLM were trained)."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return mean_pool(hidden, attention_mask)
+
+
+class FirstTokenPool(nn.Module):
+    """The vector of the first token ([CLS]; sides are padded on the right, so it is always real)."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return hidden[:, 0]
+
+
+class AttentionPool(nn.Module):
+    """A weighted average of the token vectors, the weights a softmax over the side's tokens of a learned
+    score per token, so the head can look at the tokens that decide. The score starts at zero: before
+    training the pool is exactly the mean pool, the encoder's pretrained one."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.score = nn.Linear(hidden_size, 1)
+        nn.init.zeros_(self.score.weight)
+        nn.init.zeros_(self.score.bias)
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        scores = self.score(hidden).squeeze(-1).masked_fill(attention_mask == 0, float("-inf"))
+        return (scores.softmax(dim=-1).unsqueeze(-1) * hidden).sum(dim=1)
+
+
+POOLINGS = {"mean": MeanPool, "cls": FirstTokenPool, "attention": AttentionPool}
 
 
 def _mlp(in_features: int, hidden: int, dropout: float) -> nn.Sequential:
@@ -116,12 +163,13 @@ class SiamesePreferenceModel(nn.Module):
     head's output layers start at zero, so an untrained model is exactly the prior."""
 
     def __init__(self, backbone: nn.Module, head: str, dropout: float, n_side_stats: int = 0,
-                 stats_prior: bool = False):
+                 stats_prior: bool = False, pooling: str = "mean"):
         super().__init__()
         if stats_prior and not n_side_stats:
             raise ValueError("a stats prior needs side statistics (n_side_stats > 0)")
         self.backbone = backbone
-        self.head_name, self.dropout, self.n_side_stats = head, dropout, n_side_stats  # to rebuild from a checkpoint
+        # to rebuild from a checkpoint
+        self.head_name, self.dropout, self.n_side_stats, self.pooling = head, dropout, n_side_stats, pooling
         self.head = HEADS[head](backbone.config.hidden_size + n_side_stats, dropout)
         self.prior = StatsPrior(n_side_stats) if stats_prior else None
         if stats_prior:
@@ -129,18 +177,21 @@ class SiamesePreferenceModel(nn.Module):
                 if isinstance(layer, nn.Linear) and layer.out_features <= N_CLASSES:  # the output layers
                     nn.init.zeros_(layer.weight)
                     nn.init.zeros_(layer.bias)
+        # After the head, so that the head's initial weights do not depend on the pooling.
+        self.pool = POOLINGS[pooling](backbone.config.hidden_size)
 
     def spec(self) -> dict:
         """The constructor's arguments besides the backbone (SPEC_KEYS): what a checkpoint or bundle needs
         to rebuild it."""
-        return dict(zip(SPEC_KEYS, (self.head_name, self.dropout, self.n_side_stats, self.prior is not None)))
+        return dict(zip(SPEC_KEYS, (self.head_name, self.dropout, self.n_side_stats, self.prior is not None,
+                                    self.pooling)))
 
     def encode_pairs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                      side_stats: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One backbone pass over the stacked (2B, L) batch -> A and B side vectors, each (B, H + k)."""
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         # Pool in fp32: under fp16 autocast the sums over long sequences can overflow.
-        pooled = mean_pool(hidden.float(), attention_mask)
+        pooled = self.pool(hidden.float(), attention_mask)
         if self.n_side_stats:
             pooled = torch.cat([pooled, self._checked_stats(side_stats, pooled.shape[0]).to(pooled)], dim=-1)
         return pooled.chunk(2, dim=0)

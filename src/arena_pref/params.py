@@ -54,6 +54,7 @@ class ModelParams:
     backbone: str  # Hugging Face hub id or local directory
     revision: str
     head: str  # "symmetric" or "concat"
+    pooling: str  # how a side's token vectors become one vector: mean, cls or attention (model.POOLINGS)
     dropout: float
     attention_dropout: float  # dropout on the backbone's attention probabilities
     side_stats: bool  # append each side's answer length statistics to its pooled vector
@@ -190,7 +191,8 @@ class Params:
 
 
 PRECISIONS = ("auto", "fp16", "bf16", "fp32")
-HEADS = ("symmetric", "concat")
+HEADS = ("symmetric", "concat")  # model.HEADS
+POOLINGS = ("mean", "cls", "attention")  # model.POOLINGS
 DEVICES = ("auto", "cpu", "cuda")
 TFIDF_ANALYZERS = ("char_wb", "char", "word")
 LLM_TRUNCATIONS = ("middle", "left")
@@ -288,6 +290,7 @@ def _check_ranges(p: Params) -> None:
         (0.0 <= p.featurize.prompt_share <= 1.0, "featurize.prompt_share must be in [0, 1]"),
         (0.0 <= p.featurize.head_share <= 1.0, "featurize.head_share must be in [0, 1]"),
         (p.model.head in HEADS, f"model.head must be one of {HEADS}"),
+        (p.model.pooling in POOLINGS, f"model.pooling must be one of {POOLINGS}"),
         (0.0 <= p.model.dropout < 1.0, "model.dropout must be in [0, 1)"),
         (0.0 <= p.model.attention_dropout < 1.0, "model.attention_dropout must be in [0, 1)"),
         (p.model.side_stats or not p.model.stats_prior, "model.stats_prior needs model.side_stats: true"),
