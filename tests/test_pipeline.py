@@ -150,23 +150,23 @@ def test_exp_run_with_llm_enabled_trains_the_member_and_blends_it(repo, tiny_lla
 
 @pytest.mark.slow
 def test_exp_run_with_set_params_records_an_experiment_with_the_teacher(repo):
-    """Soft targets and the teacher prior: the teacher stage covers every row of each fold's model, the
-    fold models read the teacher's entries, and the bundle's siamese member (which runs the bundle's gbdt
-    and tfidf for them) reproduces the predict stage."""
+    """Soft targets, the teacher prior and attention pooling: the teacher stage covers every row of each
+    fold's model, the fold models read the teacher's entries, and the bundle's siamese member (which runs
+    the bundle's gbdt and tfidf for them, and pools as trained) reproduces the predict stage."""
     path, env = repo
     assert pd.read_parquet(path / "data" / "teacher" / "train.parquet").empty  # PIPELINE_TINY: none needed
     _run(_dvc("exp", "run", "-S", "train.lr=1.0e-5", "-S", "train.soft_target_weight=0.5",
-              "-S", "model.teacher_prior=true"), path, env)
+              "-S", "model.teacher_prior=true", "-S", "model.pooling=attention"), path, env)
     teacher = pd.read_parquet(path / "data" / "teacher" / "train.parquet")
     prepared = pd.read_parquet(path / "data" / "prepared" / "train.parquet")
     for fold in (0, 1, 2):  # each fold's model has a teacher row for each of its training and validation rows
         assert sorted(teacher.loc[teacher["valid_fold"] == fold, "id"]) == sorted(prepared["id"])
         spec = spec_of(load_checkpoint(path / "models" / "siamese" / f"fold_{fold}" / "best.pt"))
-        assert spec["n_side_stats"] == len(SIDE_STATS) + len(TEACHER_STATS)
+        assert spec["n_side_stats"] == len(SIDE_STATS) + len(TEACHER_STATS) and spec["pooling"] == "attention"
     rows, _ = read_rows(path / "data" / "raw" / "test.csv", labelled=False)
     stage = read_probs(path / "data" / "predictions" / "test_siamese.csv").set_index("id").loc[rows["id"]]
     siamese = Scorer.load(path / "models" / "bundle", device="cpu").predictors["siamese"]
-    assert len(siamese.teacher_members) == 2
+    assert len(siamese.teacher_members) == 2 and {model.pooling for model in siamese.models} == {"attention"}
     np.testing.assert_allclose(siamese.predict(rows), probs_of(stage), rtol=0, atol=1e-6)
     shown = json.loads(_run(_dvc("exp", "show", "--json"), path, env))
     recorded = []
