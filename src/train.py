@@ -28,7 +28,7 @@ from arena_pref.estimate import log_estimate, run_seconds, seconds_per_token
 from arena_pref.files import read_features_meta, stage_arguments
 from arena_pref.folds import fold_dir, split_fold, validation_folds
 from arena_pref.live import train_logged
-from arena_pref.loop import train
+from arena_pref.loop import freeze_bottom_layers, train
 from arena_pref.params import Params, load_params
 from arena_pref.precision import resolve_device, resolve_precision
 from arena_pref.resume import FINISHED, checkpoint_state, plan_folds, run_fingerprint
@@ -52,6 +52,7 @@ def train_one_fold(fold: int, resume_from: dict | None, pairs: pd.DataFrame, par
     targets = mixed_targets(train_pairs, teacher, fold, params.train.soft_target_weight)
     check_fits_positions(model.backbone.config, int(max(pairs["a_ids"].map(len).max(), pairs["b_ids"].map(len).max())))
     if estimate_folds and ctx.is_main:
+        freeze_bottom_layers(model, params.train.freeze_layers)  # as `train` will: time the cheaper backward
         token_seconds = seconds_per_token(model, PairColumns(train_pairs), params.train.batch_size, device, precision,
                                           features_meta["pad_token_id"])
         log_estimate(run_seconds(PairColumns(train_pairs), PairColumns(valid_pairs), params.train, estimate_folds,
