@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from arena_pref import Scorer
 from arena_pref.checkpoint import load_checkpoint
@@ -149,20 +151,27 @@ def test_exp_run_with_llm_enabled_trains_the_member_and_blends_it(repo, tiny_lla
 
 
 @pytest.mark.slow
-def test_exp_run_with_set_params_records_an_experiment_with_the_teacher(repo):
-    """Soft targets, the teacher prior and attention pooling: the teacher stage covers every row of each
-    fold's model, the fold models read the teacher's entries, and the bundle's siamese member (which runs
-    the bundle's gbdt and tfidf for them, and pools as trained) reproduces the predict stage."""
+def test_exp_run_with_set_params_records_an_experiment_with_the_teacher(repo, tiny_backbone_dir):
+    """Soft targets, the teacher prior, attention pooling and frozen embeddings: the teacher stage covers
+    every row of each fold's model, the fold models read the teacher's entries and keep the pretrained
+    embeddings, and the bundle's siamese member (which runs the bundle's gbdt and tfidf for them, and pools
+    as trained) reproduces the predict stage."""
     path, env = repo
     assert pd.read_parquet(path / "data" / "teacher" / "train.parquet").empty  # PIPELINE_TINY: none needed
     _run(_dvc("exp", "run", "-S", "train.lr=1.0e-5", "-S", "train.soft_target_weight=0.5",
-              "-S", "model.teacher_prior=true", "-S", "model.pooling=attention"), path, env)
+              "-S", "model.teacher_prior=true", "-S", "model.pooling=attention",
+              "-S", "train.freeze_layers=1"), path, env)
     teacher = pd.read_parquet(path / "data" / "teacher" / "train.parquet")
     prepared = pd.read_parquet(path / "data" / "prepared" / "train.parquet")
+    pretrained = load_file(tiny_backbone_dir / "model.safetensors")
     for fold in (0, 1, 2):  # each fold's model has a teacher row for each of its training and validation rows
         assert sorted(teacher.loc[teacher["valid_fold"] == fold, "id"]) == sorted(prepared["id"])
-        spec = spec_of(load_checkpoint(path / "models" / "siamese" / f"fold_{fold}" / "best.pt"))
+        checkpoint = load_checkpoint(path / "models" / "siamese" / f"fold_{fold}" / "best.pt")
+        spec = spec_of(checkpoint)
         assert spec["n_side_stats"] == len(SIDE_STATS) + len(TEACHER_STATS) and spec["pooling"] == "attention"
+        for name in ("embeddings.word_embeddings.weight", "encoder.layer.0.attention.self.query_proj.weight"):
+            # train.freeze_layers=1: the embeddings stay pretrained, the layers above them learn
+            assert torch.equal(checkpoint["model"]["backbone." + name], pretrained[name]) == name.startswith("embeddings")
     rows, _ = read_rows(path / "data" / "raw" / "test.csv", labelled=False)
     stage = read_probs(path / "data" / "predictions" / "test_siamese.csv").set_index("id").loc[rows["id"]]
     siamese = Scorer.load(path / "models" / "bundle", device="cpu").predictors["siamese"]
