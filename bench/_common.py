@@ -155,7 +155,8 @@ def build_model(backbone: str, head: str, dropout: float, attention_dropout: flo
                 seed: int) -> SiamesePreferenceModel:
     """Pretrained backbone with `attention_dropout` on its attention probabilities + a freshly
     initialised head, built as src/train.py builds it."""
-    return pretrained_siamese(ModelParams(backbone, "main", head, "mean", dropout, attention_dropout, side_stats,
+    return pretrained_siamese(ModelParams(backbone, "main", head, pooling="mean", dropout=dropout, dropout_samples=1,
+                                          attention_dropout=attention_dropout, side_stats=side_stats,
                                           stats_prior=False, teacher_prior=False), seed)
 
 

@@ -12,13 +12,14 @@ from arena_pref.model import SiamesePreferenceModel
 from arena_pref.params import TrainParams
 
 
-def tiny_model(head="symmetric", seed=0, n_side_stats=0, stats_prior=False, pooling="mean"):
+def tiny_model(head="symmetric", seed=0, n_side_stats=0, stats_prior=False, pooling="mean", dropout=0.0,
+               dropout_samples=1):
     torch.manual_seed(seed)
     config = DebertaV2Config(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                              intermediate_size=32, max_position_embeddings=64, relative_attention=True,
                              position_buckets=16, pos_att_type=["p2c", "c2p"], position_biased_input=False)
-    return SiamesePreferenceModel(DebertaV2Model(config), head, dropout=0.0, n_side_stats=n_side_stats,
-                                  stats_prior=stats_prior, pooling=pooling).eval()
+    return SiamesePreferenceModel(DebertaV2Model(config), head, dropout=dropout, n_side_stats=n_side_stats,
+                                  stats_prior=stats_prior, pooling=pooling, dropout_samples=dropout_samples).eval()
 
 
 def params(**overrides) -> TrainParams:

@@ -58,6 +58,22 @@ def test_spec_of_a_file_written_before_pooling_reads_mean():
     assert set(SPEC_KEYS) == set(stored) | {"pooling"}
 
 
+def test_multi_sample_dropout_averages_the_heads_passes_in_training_only():
+    model = tiny_model(dropout=0.5, dropout_samples=3).train()
+    a, b = torch.randn(4, 16), torch.randn(4, 16)
+    torch.manual_seed(1)
+    averaged = model.compare(a, b)
+    torch.manual_seed(1)
+    passes = [model.head(a, b) for _ in range(3)]
+    assert not torch.allclose(passes[0], passes[1])  # each pass draws its own dropout masks
+    assert torch.equal(averaged, torch.stack(passes).mean(dim=0))
+    model.eval()
+    single = tiny_model(dropout=0.5).eval()  # same seed, same weights; one pass
+    with torch.no_grad():
+        assert torch.equal(model.compare(a, b), single.compare(a, b))
+    assert "dropout_samples" not in model.spec()
+
+
 @pytest.mark.parametrize("head", ["symmetric", "concat"])
 def test_logits_shape_is_pairs_by_three(head):
     model = tiny_model(head)

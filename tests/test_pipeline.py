@@ -160,7 +160,7 @@ def test_exp_run_with_set_params_records_an_experiment_with_the_teacher(repo, ti
     assert pd.read_parquet(path / "data" / "teacher" / "train.parquet").empty  # PIPELINE_TINY: none needed
     _run(_dvc("exp", "run", "-S", "train.lr=1.0e-5", "-S", "train.soft_target_weight=0.5",
               "-S", "model.teacher_prior=true", "-S", "model.pooling=attention",
-              "-S", "train.freeze_layers=1"), path, env)
+              "-S", "train.freeze_layers=1", "-S", "model.dropout_samples=2"), path, env)
     teacher = pd.read_parquet(path / "data" / "teacher" / "train.parquet")
     prepared = pd.read_parquet(path / "data" / "prepared" / "train.parquet")
     pretrained = load_file(tiny_backbone_dir / "model.safetensors")

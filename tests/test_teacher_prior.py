@@ -83,3 +83,4 @@ def test_the_model_reads_the_teacher_entries_after_the_side_statistics(tiny_back
     m = dataclasses.replace(p.model, backbone=str(tiny_backbone_dir), teacher_prior=True)
     assert pretrained_siamese(m, seed=0).n_side_stats == len(SIDE_STATS) + len(TEACHER_STATS)
     assert pretrained_siamese(dataclasses.replace(m, teacher_prior=False), seed=0).n_side_stats == len(SIDE_STATS)
+    assert pretrained_siamese(dataclasses.replace(m, dropout_samples=4), seed=0).dropout_samples == 4

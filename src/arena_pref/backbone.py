@@ -73,7 +73,8 @@ def pretrained_siamese(m: ModelParams, seed: int) -> SiamesePreferenceModel:
     encoder = load_pretrained_backbone(m.backbone, m.revision, m.attention_dropout)
     torch.manual_seed(seed)  # the head's initial weights
     n_side_stats = (len(SIDE_STATS) + (len(TEACHER_STATS) if m.teacher_prior else 0)) if m.side_stats else 0
-    return SiamesePreferenceModel(encoder, m.head, m.dropout, n_side_stats, m.stats_prior, m.pooling)
+    return SiamesePreferenceModel(encoder, m.head, m.dropout, n_side_stats, m.stats_prior, m.pooling,
+                                  m.dropout_samples)
 
 
 def siamese_for_fold(m: ModelParams, seed: int, train_pairs: pd.DataFrame) -> SiamesePreferenceModel:

@@ -163,13 +163,16 @@ class SiamesePreferenceModel(nn.Module):
     head's output layers start at zero, so an untrained model is exactly the prior."""
 
     def __init__(self, backbone: nn.Module, head: str, dropout: float, n_side_stats: int = 0,
-                 stats_prior: bool = False, pooling: str = "mean"):
+                 stats_prior: bool = False, pooling: str = "mean", dropout_samples: int = 1):
         super().__init__()
         if stats_prior and not n_side_stats:
             raise ValueError("a stats prior needs side statistics (n_side_stats > 0)")
         self.backbone = backbone
         # to rebuild from a checkpoint
         self.head_name, self.dropout, self.n_side_stats, self.pooling = head, dropout, n_side_stats, pooling
+        # Training only (multi-sample dropout): not in the spec, since a model in eval mode computes the
+        # same function whatever its value.
+        self.dropout_samples = dropout_samples
         self.head = HEADS[head](backbone.config.hidden_size + n_side_stats, dropout)
         self.prior = StatsPrior(n_side_stats) if stats_prior else None
         if stats_prior:
@@ -203,8 +206,13 @@ class SiamesePreferenceModel(nn.Module):
 
     def compare(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Logits (B, 3) of "a vs b" from two sides' vectors of `encode_pairs`; compare(b, a) scores the
-        swapped pair without another backbone pass (TTA)."""
-        logits = self.head(a, b)
+        swapped pair without another backbone pass (TTA).
+
+        In training with `dropout_samples` k > 1 the head's logits are the mean over k passes, each with its
+        own dropout masks (multi-sample dropout): the head sees k noisy views of each pair for one backbone
+        pass. In eval mode dropout is off and one pass gives the same logits."""
+        passes = self.dropout_samples if self.training else 1
+        logits = torch.stack([self.head(a, b) for _ in range(passes)]).mean(dim=0)
         if self.prior is None:
             return logits
         # The side statistics are the last n_side_stats entries of each side's vector.

@@ -56,6 +56,7 @@ class ModelParams:
     head: str  # "symmetric" or "concat"
     pooling: str  # how a side's token vectors become one vector: mean, cls or attention (model.POOLINGS)
     dropout: float
+    dropout_samples: int  # head passes per training step, each with its own dropout masks, logits averaged; 1 = off
     attention_dropout: float  # dropout on the backbone's attention probabilities
     side_stats: bool  # append each side's answer length statistics to its pooled vector
     stats_prior: bool  # add a logistic regression on those statistics, fitted on the training fold (model.StatsPrior)
@@ -292,6 +293,7 @@ def _check_ranges(p: Params) -> None:
         (p.model.head in HEADS, f"model.head must be one of {HEADS}"),
         (p.model.pooling in POOLINGS, f"model.pooling must be one of {POOLINGS}"),
         (0.0 <= p.model.dropout < 1.0, "model.dropout must be in [0, 1)"),
+        (p.model.dropout_samples >= 1, "model.dropout_samples must be >= 1"),
         (0.0 <= p.model.attention_dropout < 1.0, "model.attention_dropout must be in [0, 1)"),
         (p.model.side_stats or not p.model.stats_prior, "model.stats_prior needs model.side_stats: true"),
         (p.model.stats_prior or not p.model.teacher_prior, "model.teacher_prior needs model.stats_prior: true"),
