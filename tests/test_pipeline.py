@@ -150,12 +150,20 @@ def test_exp_run_with_llm_enabled_trains_the_member_and_blends_it(repo, tiny_lla
     assert set(ensemble["llm"]["cv"]["per_fold"]) == {"0", "1", "2"}
 
 
+def _counting(predict, name: str, calls: list):
+    """`predict`, appending `name` to `calls` at each call."""
+    def counted(*args, **kwargs):
+        calls.append(name)
+        return predict(*args, **kwargs)
+    return counted
+
+
 @pytest.mark.slow
 def test_exp_run_with_set_params_records_an_experiment_with_the_teacher(repo, tiny_backbone_dir):
-    """Soft targets, the teacher prior, attention pooling and frozen embeddings: the teacher stage covers
-    every row of each fold's model, the fold models read the teacher's entries and keep the pretrained
-    embeddings, and the bundle's siamese member (which runs the bundle's gbdt and tfidf for them, and pools
-    as trained) reproduces the predict stage."""
+    """Soft targets, the teacher prior, attention pooling, frozen embeddings and multi-sample dropout: the
+    teacher stage covers every row of each fold's model, the fold models read the teacher's entries and keep
+    the pretrained embeddings, and the bundle's siamese member (which runs the bundle's gbdt and tfidf for
+    them, and pools as trained) reproduces the predict stage; the whole bundle, the submission."""
     path, env = repo
     assert pd.read_parquet(path / "data" / "teacher" / "train.parquet").empty  # PIPELINE_TINY: none needed
     _run(_dvc("exp", "run", "-S", "train.lr=1.0e-5", "-S", "train.soft_target_weight=0.5",
@@ -174,9 +182,20 @@ def test_exp_run_with_set_params_records_an_experiment_with_the_teacher(repo, ti
             assert torch.equal(checkpoint["model"]["backbone." + name], pretrained[name]) == name.startswith("embeddings")
     rows, _ = read_rows(path / "data" / "raw" / "test.csv", labelled=False)
     stage = read_probs(path / "data" / "predictions" / "test_siamese.csv").set_index("id").loc[rows["id"]]
-    siamese = Scorer.load(path / "models" / "bundle", device="cpu").predictors["siamese"]
+    scorer = Scorer.load(path / "models" / "bundle", device="cpu")
+    siamese = scorer.predictors["siamese"]
     assert len(siamese.teacher_members) == 2 and {model.pooling for model in siamese.models} == {"attention"}
     np.testing.assert_allclose(siamese.predict(rows), probs_of(stage), rtol=0, atol=1e-6)
+    # Scoring with every member, the siamese one reads the bundle's gbdt and tfidf probabilities instead of
+    # running its own copies of them: each scores the rows once, and the blend is the ensemble stage's.
+    calls = []
+    for name, predictor in [("gbdt", scorer.predictors["gbdt"]), ("tfidf", scorer.predictors["tfidf"]),
+                            ("siamese's gbdt", siamese.teacher_members[0]),
+                            ("siamese's tfidf", siamese.teacher_members[1])]:
+        predictor.predict = _counting(predictor.predict, name, calls)
+    submission = pd.read_csv(path / "submission.csv", dtype={"id": str}).set_index("id").loc[rows["id"]]
+    np.testing.assert_allclose(scorer.predict_rows(rows), probs_of(submission), rtol=0, atol=1e-6)
+    assert sorted(calls) == ["gbdt", "tfidf"]
     shown = json.loads(_run(_dvc("exp", "show", "--json"), path, env))
     recorded = []
     for commit in shown:

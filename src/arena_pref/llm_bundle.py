@@ -22,11 +22,14 @@ class LlmPredictor:
     """The fold adapters of the llm member on one base model; predictions averaged over the folds, as the
     llm stage averages its test predictions."""
 
+    inputs: tuple[str, ...] = ()  # reads no other member's probabilities
+
     def __init__(self, model, tokenizer, fold_states: list, entry: dict, device, precision, batch_size: int):
         self.model, self.tokenizer, self.fold_states, self.entry = model, tokenizer, fold_states, entry
         self.device, self.precision, self.batch_size = device, precision, batch_size
 
-    def predict(self, rows: pd.DataFrame, show_progress: bool = False) -> np.ndarray:
+    def predict(self, rows: pd.DataFrame, show_progress: bool = False,
+                given: dict[str, np.ndarray] | None = None) -> np.ndarray:
         from .llm_model import load_trainable_state, predict_judged
         from .llm_text import JudgeLayout, encode_judge_rows
         table = encode_judge_rows(rows.assign(fold=-1, label=-1), self.tokenizer, JudgeLayout(**self.entry["layout"]))

@@ -31,8 +31,14 @@ class ScoreOptions:
 
 
 class MemberPredictor(Protocol):
-    def predict(self, rows: pd.DataFrame, show_progress: bool) -> np.ndarray:
-        """(n, 3) probabilities (A wins, B wins, tie) of clean rows, in their order."""
+    # Other members whose probabilities of the same rows this one reads (a siamese member with the
+    # teacher prior reads gbdt's and tfidf's); empty for most.
+    inputs: tuple[str, ...]
+
+    def predict(self, rows: pd.DataFrame, show_progress: bool,
+                given: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """(n, 3) probabilities (A wins, B wins, tie) of clean rows, in their order. `given`: probabilities of
+        the same rows by members named in `inputs`, already computed; the predictor computes any missing."""
 
 
 # ---------------------------------------------------------------------------- scikit-learn members
@@ -59,10 +65,13 @@ SKLEARN_PREDICT: dict[str, Callable[[Any, pd.DataFrame], np.ndarray]] = {"gbdt":
 
 
 class SklearnPredictor:
+    inputs: tuple[str, ...] = ()  # reads no other member's probabilities
+
     def __init__(self, member: str, models: list):
         self.predict_rows, self.models = SKLEARN_PREDICT[member], models
 
-    def predict(self, rows: pd.DataFrame, show_progress: bool = False) -> np.ndarray:
+    def predict(self, rows: pd.DataFrame, show_progress: bool = False,
+                given: dict[str, np.ndarray] | None = None) -> np.ndarray:
         # Mean over the fold models, in fold order, as crossfit.cross_fit averages its test predictions.
         return np.mean([self.predict_rows(model, rows) for model in self.models], axis=0)
 
@@ -103,10 +112,12 @@ class SiamesePredictor:
         self.tokenizer, self.models, self.entry = tokenizer, models, entry
         self.device, self.precision, self.batch_size = device, precision, batch_size
         self.teacher_members = teacher_members
+        self.inputs = TEACHER_MEMBERS if teacher_members else ()
 
-    def pairs(self, rows: pd.DataFrame):
+    def pairs(self, rows: pd.DataFrame, given: dict[str, np.ndarray] | None = None):
         """The model's inputs for clean rows: encode_rows with the featurize stage's text settings, plus the
-        teacher's entries for a model with the teacher prior (a collate.PairColumns)."""
+        teacher's entries for a model with the teacher prior (a collate.PairColumns), from the teacher
+        members' probabilities in `given`, or computed here."""
         from .collate import PairColumns
         from .encode import encode_rows
         from .soft_targets import teacher_mean
@@ -115,12 +126,16 @@ class SiamesePredictor:
         encoded = encode_rows(rows, self.tokenizer, text["max_tokens_per_side"], text["prompt_share"],
                               text["head_share"])
         if self.teacher_members:
-            encoded = with_teacher_stats(encoded, teacher_mean(*(m.predict(rows) for m in self.teacher_members)))
+            given = given or {}
+            teacher = [given[name] if name in given else member.predict(rows)
+                       for name, member in zip(TEACHER_MEMBERS, self.teacher_members)]
+            encoded = with_teacher_stats(encoded, teacher_mean(*teacher))
         return PairColumns(encoded)
 
-    def predict(self, rows: pd.DataFrame, show_progress: bool = False) -> np.ndarray:
+    def predict(self, rows: pd.DataFrame, show_progress: bool = False,
+                given: dict[str, np.ndarray] | None = None) -> np.ndarray:
         from .infer import predict_pairs
-        pairs = self.pairs(rows)
+        pairs = self.pairs(rows, given)
         fold_probs = []
         for fold, model in zip(self.entry["folds"], self.models):
             predictions = predict_pairs(model, pairs, self.batch_size, self.device, self.precision,

@@ -98,11 +98,14 @@ class Scorer:
         return cls(root, description, chosen, predictors, blend, show_progress)
 
     def predict_rows(self, rows: pd.DataFrame) -> np.ndarray:
-        """Blended (n, 3) probabilities of clean rows (data.read_rows), in their order."""
-        probs = []
-        for member in tqdm(self.members, desc="members", unit="member", disable=not self.show_progress):
-            probs.append(self.predictors[member].predict(rows, self.show_progress))
-        return apply_blend(self.blend, probs)
+        """Blended (n, 3) probabilities of clean rows (data.read_rows), in their order. A member that reads
+        other members' probabilities (MemberPredictor.inputs) runs after them and is given theirs, so no
+        member scores the rows twice."""
+        probs: dict[str, np.ndarray] = {}
+        order = sorted(self.members, key=lambda member: bool(self.predictors[member].inputs))
+        for member in tqdm(order, desc="members", unit="member", disable=not self.show_progress):
+            probs[member] = self.predictors[member].predict(rows, self.show_progress, probs)
+        return apply_blend(self.blend, [probs[member] for member in self.members])
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Probabilities of each pair of a Kaggle-schema frame (id, prompt, response_a, response_b):
